@@ -1,0 +1,47 @@
+"""Execute the chapters with papermill at a profile and render the Jupyter Book (``make book``)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from .config import get_profile, project_root
+
+
+def chapter_notebooks(root: Path) -> list[Path]:
+    """The chapter notebooks ``notebooks/NN_name.ipynb`` in order."""
+    return sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def execute_chapters(profile: str, root: Path | None = None, only: list[str] | None = None) -> list[Path]:
+    """Run every chapter (or those whose names start with an entry of ``only``) with papermill into book/chapters.
+
+    A failing notebook raises ``papermill.PapermillExecutionError``; its partly executed copy is kept for reading.
+    """
+    import papermill
+
+    get_profile(profile)
+    root = Path(root or project_root())
+    out_dir = root / "book" / "chapters"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    done = []
+    for nb in chapter_notebooks(root):
+        if only and not any(nb.stem.startswith(o) for o in only):
+            continue
+        out = out_dir / nb.name
+        print(f"[specvit book] executing {nb.name} at profile {profile!r}", flush=True)
+        papermill.execute_notebook(str(nb), str(out), parameters={"profile": profile}, kernel_name="python3",
+                                   cwd=str(nb.parent), progress_bar=True)
+        done.append(out)
+    return done
+
+
+def build_book(profile: str, root: Path | None = None, only: list[str] | None = None, execute: bool = True) -> Path:
+    """Execute the chapters (unless ``execute`` is False) and run ``jupyter-book build book/``; return the HTML index."""
+    root = Path(root or project_root())
+    if execute:
+        execute_chapters(profile, root, only)
+    subprocess.run([str(Path(sys.executable).with_name("jupyter-book")), "build", "book/"], cwd=root, check=True)
+    index = root / "book" / "_build" / "html" / "index.html"
+    print(f"[specvit book] open {index}")
+    return index

@@ -1,0 +1,98 @@
+"""The ``specvit`` command: simulate, models, train, book."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .config import DEFAULT_PROFILE, PROFILES, data_dir
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from .simulate import SimulationConfig, generate_dataset
+
+    overrides = {k: v for k, v in dict(n_train=args.n_train, n_val=args.n_val, n_test=args.n_test,
+                                       n_shards=args.shards, seed=args.seed, grid=args.grid).items() if v is not None}
+    if args.mag:
+        overrides["mag_range"] = tuple(args.mag)
+    config = SimulationConfig.from_profile(args.profile, **overrides)
+    out = args.out or data_dir(args.profile)
+    manifest = generate_dataset(out, config, overwrite=args.overwrite)
+    print(f"wrote {sum(f['n'] for f in manifest['files'].values())} spectra to {out}")
+    return 0
+
+
+def _models(args: argparse.Namespace) -> int:
+    from .models import describe_models
+
+    rows = describe_models(args.size)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        for row in rows:
+            print(f"{row['name']:15s} {row['family']:12s} {row['n_params']:>12,d}")
+    return 0
+
+
+def _train(argv: list[str]) -> int:
+    from .train import main as train_main
+
+    return train_main(argv) or 0
+
+
+def _book(args: argparse.Namespace) -> int:
+    from .book import build_book
+
+    build_book(args.profile, only=args.only, execute=not args.no_execute)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="specvit", description="SpecViT supplement: simulate PFS MR spectra, "
+                                     "list and train the paper's architectures, build the book.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    profiles = list(PROFILES)
+
+    sim = sub.add_parser("simulate", help="simulate a dataset of PFS MR spectra (HDF5 shards + manifest)",
+                         description="Simulate train shards, val and test splits at a profile's sizes.")
+    sim.add_argument("--profile", default=DEFAULT_PROFILE, choices=profiles, help="sizes (default: %(default)s)")
+    sim.add_argument("--out", help="output folder (default: data/<profile>)")
+    sim.add_argument("--n-train", type=int, help="training spectra (overrides the profile)")
+    sim.add_argument("--n-val", type=int, help="validation spectra")
+    sim.add_argument("--n-test", type=int, help="test spectra")
+    sim.add_argument("--shards", type=int, help="number of training shards")
+    sim.add_argument("--mag", type=float, nargs=2, metavar=("MIN", "MAX"), help="i-band magnitude range (20.5 22.5)")
+    sim.add_argument("--seed", type=int, help="base seed of the dataset")
+    sim.add_argument("--grid", help='"embedded" (default) or a folder of BOSZ files')
+    sim.add_argument("--overwrite", action="store_true", help="replace an existing dataset")
+    sim.set_defaults(func=_simulate)
+
+    mod = sub.add_parser("models", help="list the architectures with their parameter counts")
+    mod.add_argument("--size", default="paper", help="model size: smoke, quick, cpu, paper (default: %(default)s)")
+    mod.add_argument("--json", action="store_true", help="print JSON")
+    mod.set_defaults(func=_models)
+
+    sub.add_parser("train", help="train an architecture (see `specvit train --help`)", add_help=False)
+
+    book = sub.add_parser("book", help="execute the chapters with papermill and build the Jupyter Book")
+    book.add_argument("--profile", default=DEFAULT_PROFILE, choices=profiles, help="profile (default: %(default)s)")
+    book.add_argument("--only", nargs="+", help="execute only chapters whose names start with these (e.g. 01)")
+    book.add_argument("--no-execute", action="store_true", help="render the already executed chapters")
+    book.set_defaults(func=_book)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["train"]:
+        return _train(argv[1:])
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileExistsError) as err:
+        print(f"specvit {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

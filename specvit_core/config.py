@@ -1,0 +1,85 @@
+"""Profiles that size every computation, and the folders where data and runs live.
+
+One parameter, ``profile``, scales the whole supplement from a CI smoke test to the paper's GPU runs.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Sizes of the data, the models and the training for one profile."""
+
+    name: str
+    n_train: int  # training spectra in total (split into ``n_shards`` files)
+    n_val: int
+    n_test: int
+    n_shards: int
+    model_size: str  # size passed to ``build_model`` (smoke, quick, cpu, paper)
+    epochs: int
+    batch_size: int
+    patience: int  # early-stopping patience in epochs
+    description: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+PROFILES: dict[str, Profile] = {
+    p.name: p
+    for p in (
+        Profile("smoke", 384, 128, 256, 2, "smoke", 2, 64, 2,
+                "tests and nbval in CI: hundreds of spectra, tiny models, seconds per notebook"),
+        Profile("quick", 6000, 500, 2000, 2, "quick", 12, 64, 4,
+                "a newcomer on a laptop (make book): small models of the paper's topology, minutes"),
+        Profile("cpu", 50_000, 1000, 10_000, 5, "cpu", 40, 128, 8,
+                "a workstation overnight: tens of thousands of spectra"),
+        Profile("paper", 200_000, 1000, 10_000, 5, "paper", 200, 256, 20,
+                "a GPU: the paper's N = 2e5 training set, ~4.8M-parameter models, the paper's epochs"),
+    )
+}
+DEFAULT_PROFILE = "quick"
+
+
+def get_profile(name: str) -> Profile:
+    """Return the profile called ``name``; an unknown name lists the valid ones."""
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise ValueError(
+            f"Unknown profile {name!r}; valid profiles are: {', '.join(PROFILES)}"
+        ) from None
+
+
+def project_root() -> Path:
+    """Folder under which ``data/`` and ``runs/`` are created.
+
+    ``$SPECVIT_HOME`` when set; otherwise the checkout that contains the working directory (the first
+    ancestor holding ``_toc.yml`` and ``specvit_core``); otherwise ``~/.specvit``.
+    """
+    env = os.environ.get("SPECVIT_HOME")
+    if env:
+        return Path(env).expanduser().resolve()
+    here = Path.cwd().resolve()
+    for folder in (here, *here.parents):
+        if (folder / "_toc.yml").is_file() and (folder / "specvit_core").is_dir():
+            return folder
+    return Path.home() / ".specvit"
+
+
+def data_dir(profile: str) -> Path:
+    """Folder of the simulated dataset of a profile (``<root>/data/<profile>``)."""
+    return project_root() / "data" / get_profile(profile).name
+
+
+def runs_dir(profile: str) -> Path:
+    """Folder of the training runs of a profile (``<root>/runs/<profile>``)."""
+    return project_root() / "runs" / get_profile(profile).name
+
+
+def cache_dir() -> Path:
+    """Folder of cached template grids (``<root>/data/cache``)."""
+    return project_root() / "data" / "cache"

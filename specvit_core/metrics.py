@@ -1,0 +1,327 @@
+"""Regression metrics of the paper (Section 5.1), bootstrap intervals (Appendix I) and stratified tables.
+
+Residuals are ``y_pred - y_true`` throughout, so a positive ``bias`` means the model over-predicts.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+from scipy.stats import median_abs_deviation
+
+# Stellar types of Tables 5 and 8: giants log g < 2.5, subgiants 2.5 <= log g <= 4.0, dwarfs log g > 4.0.
+GIANT_MAX_LOGG = 2.5
+DWARF_MIN_LOGG = 4.0
+
+
+def _check(**arrays) -> tuple[np.ndarray, ...]:
+    """Finite, non-empty 1-D float arrays of one common length, named in the errors by their keywords."""
+    out = []
+    for name, y in arrays.items():
+        y = np.asarray(y, dtype=float)
+        if y.ndim != 1:
+            raise ValueError(f"{name} must be 1-D; got shape {y.shape}")
+        if y.size == 0:
+            raise ValueError(f"{name} is empty; metrics need at least one sample")
+        if not np.all(np.isfinite(y)):
+            raise ValueError(f"{name} contains {np.count_nonzero(~np.isfinite(y))} NaN/inf values; all must be finite")
+        if out and y.size != out[0].size:
+            raise ValueError(f"{name} must have the same length as {next(iter(arrays))}; "
+                             f"got {y.size} and {out[0].size}")
+        out.append(y)
+    return tuple(out)
+
+
+def r2(y_true, y_pred) -> float:
+    """Coefficient of determination ``1 - SS_res / SS_tot`` (sklearn's ``r2_score``).
+
+    Parameters
+    ----------
+    y_true, y_pred : array_like, shape (n,)
+        Labels and predictions.
+
+    Returns
+    -------
+    float
+        R^2; NaN when ``y_true`` is constant (undefined, where sklearn would return 0 or 1).
+
+    Raises
+    ------
+    ValueError
+        If the inputs are empty, not 1-D, of different lengths, or not finite.
+    """
+    y_true, y_pred = _check(y_true=y_true, y_pred=y_pred)
+    ss_tot = np.sum((y_true - y_true.mean()) ** 2)
+    return float(1.0 - np.sum((y_pred - y_true) ** 2) / ss_tot) if ss_tot > 0 else float("nan")
+
+
+def mae(y_true, y_pred) -> float:
+    """Mean absolute error. Parameters, Raises: as :func:`r2`."""
+    y_true, y_pred = _check(y_true=y_true, y_pred=y_pred)
+    return float(np.mean(np.abs(y_pred - y_true)))
+
+
+def rmse(y_true, y_pred) -> float:
+    """Root-mean-square error (Table 9). Parameters, Raises: as :func:`r2`."""
+    y_true, y_pred = _check(y_true=y_true, y_pred=y_pred)
+    return float(np.sqrt(np.mean((y_pred - y_true) ** 2)))
+
+
+def sigma_robust(y_true, y_pred) -> float:
+    """Robust scatter ``1.4826 x MAD(y_pred - y_true)``; equals the standard deviation for Gaussian residuals.
+
+    Parameters, Raises: as :func:`r2`.
+    """
+    y_true, y_pred = _check(y_true=y_true, y_pred=y_pred)
+    return float(median_abs_deviation(y_pred - y_true, scale="normal"))
+
+
+def bias(y_true, y_pred) -> float:
+    """Mean residual ``mean(y_pred - y_true)``. Parameters, Raises: as :func:`r2`."""
+    y_true, y_pred = _check(y_true=y_true, y_pred=y_pred)
+    return float(np.mean(y_pred - y_true))
+
+
+METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
+    "r2": r2, "mae": mae, "rmse": rmse, "sigma_robust": sigma_robust, "bias": bias,
+}
+
+
+def regression_metrics(y_true, y_pred) -> dict[str, float]:
+    """Every metric of :data:`METRICS` plus the sample count ``n``.
+
+    Parameters
+    ----------
+    y_true, y_pred : array_like, shape (n,)
+
+    Returns
+    -------
+    dict
+        ``{"n": int, "r2": ..., "mae": ..., "rmse": ..., "sigma_robust": ..., "bias": ...}``.
+
+    Raises
+    ------
+    ValueError
+        As :func:`r2`.
+    """
+    y_true, y_pred = _check(y_true=y_true, y_pred=y_pred)
+    return {"n": int(y_true.size), **{name: fn(y_true, y_pred) for name, fn in METRICS.items()}}
+
+
+def _resolve_metric(metric) -> Callable:
+    if callable(metric):
+        return metric
+    if metric not in METRICS:
+        raise ValueError(f"Unknown metric {metric!r}; valid metrics are: {', '.join(METRICS)} (or a callable)")
+    return METRICS[metric]
+
+
+def _percentile_summary(value: float, dist: np.ndarray, ci: float) -> dict[str, float]:
+    low, high = np.quantile(dist, [(1 - ci) / 2, (1 + ci) / 2])
+    return {"value": value, "low": float(low), "high": float(high), "se": float(np.std(dist, ddof=1))}
+
+
+def _bootstrap(y_true: np.ndarray, preds: list[np.ndarray], stat: Callable, n_boot: int, ci: float,
+               seed) -> np.ndarray:
+    """``stat(y_true[i], *[p[i] for p in preds])`` over ``n_boot`` resamples ``i`` of the test set."""
+    if not 0 < ci < 1:
+        raise ValueError(f"ci, {ci}, must lie strictly between 0 and 1")
+    if n_boot < 2:
+        raise ValueError(f"n_boot, {n_boot}, must be at least 2")
+    rng = np.random.default_rng(seed)
+    n = y_true.size
+    out = np.empty(n_boot)
+    for b in range(n_boot):
+        i = rng.integers(0, n, n)
+        out[b] = stat(y_true[i], *(p[i] for p in preds))
+    return out
+
+
+def bootstrap_ci(y_true, y_pred, metric="r2", n_boot: int = 1000, ci: float = 0.95, seed=0) -> dict[str, float]:
+    """Percentile bootstrap confidence interval of one metric (Appendix I.1).
+
+    Parameters
+    ----------
+    y_true, y_pred : array_like, shape (n,)
+    metric : str or callable
+        A name of :data:`METRICS` or ``f(y_true, y_pred) -> float``.
+    n_boot : int
+        Number of resamples B (the paper uses 1000).
+    ci : float
+        Central coverage of the interval.
+    seed : int or numpy.random.Generator
+        Seed of the resampling.
+
+    Returns
+    -------
+    dict
+        ``value`` (metric on the full set), ``low``, ``high`` (percentile interval), ``se`` (std of the
+        bootstrap distribution).
+
+    Raises
+    ------
+    ValueError
+        Bad inputs (as :func:`r2`), an unknown metric, ``n_boot < 2`` or ``ci`` outside (0, 1).
+    """
+    y_true, y_pred = _check(y_true=y_true, y_pred=y_pred)
+    fn = _resolve_metric(metric)
+    dist = _bootstrap(y_true, [y_pred], fn, n_boot, ci, seed)
+    return _percentile_summary(fn(y_true, y_pred), dist, ci)
+
+
+def paired_bootstrap(y_true, pred_a, pred_b, metric="r2", n_boot: int = 1000, ci: float = 0.95,
+                     seed=0) -> dict[str, float]:
+    """Paired bootstrap of ``metric(a) - metric(b)`` on the same test set, with a one-sided p-value (eq. I.1).
+
+    Both models are scored on the same resampled indices, so their shared test-set noise cancels.
+
+    Parameters
+    ----------
+    y_true, pred_a, pred_b : array_like, shape (n,)
+        Labels and the predictions of models A and B for the same objects.
+    metric, n_boot, ci, seed
+        As :func:`bootstrap_ci`.
+
+    Returns
+    -------
+    dict
+        ``value``, ``low``, ``high``, ``se`` of the difference, and ``p_value`` = fraction of resamples with
+        difference <= 0 (small when A is better for a higher-is-better metric such as R^2; for an error
+        metric such as MAE pass the models in the other order).
+
+    Raises
+    ------
+    ValueError
+        As :func:`bootstrap_ci`.
+    """
+    y_true, pred_a, pred_b = _check(y_true=y_true, pred_a=pred_a, pred_b=pred_b)
+    fn = _resolve_metric(metric)
+
+    def delta(t, a, b):
+        return fn(t, a) - fn(t, b)
+
+    dist = _bootstrap(y_true, [pred_a, pred_b], delta, n_boot, ci, seed)
+    return {**_percentile_summary(delta(y_true, pred_a, pred_b), dist, ci), "p_value": float(np.mean(dist <= 0))}
+
+
+def stratified_metrics(y_true, y_pred, strata: dict[str, np.ndarray]) -> pd.DataFrame:
+    """One row of :func:`regression_metrics` per stratum, plus ``frac`` (share of all samples) and an ``all`` row.
+
+    Parameters
+    ----------
+    y_true, y_pred : array_like, shape (n,)
+    strata : dict of str -> boolean array, shape (n,)
+        Row name -> membership mask, in row order.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``stratum``; columns ``n, frac`` and the metrics. An empty stratum gives ``n = 0`` and NaN metrics.
+
+    Raises
+    ------
+    ValueError
+        Bad inputs (as :func:`r2`) or a mask that is not boolean of length n.
+    """
+    y_true, y_pred = _check(y_true=y_true, y_pred=y_pred)
+    if "all" in strata:
+        raise ValueError("strata must not contain a stratum named 'all'; that row is added for the whole set")
+    rows = {}
+    for name, mask in {**strata, "all": np.ones(y_true.size, bool)}.items():
+        mask = np.asarray(mask)
+        if mask.dtype != bool or mask.shape != y_true.shape:
+            raise ValueError(f"mask of stratum {name!r} must be boolean of shape {y_true.shape}; "
+                             f"got {mask.dtype} of shape {mask.shape}")
+        empty = {"n": 0, **dict.fromkeys(METRICS, np.nan)}  # explicit row, never a made-up number
+        row = regression_metrics(y_true[mask], y_pred[mask]) if mask.any() else empty
+        rows[name] = {"n": row["n"], "frac": row["n"] / y_true.size, **row}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("stratum")
+
+
+def metrics_by_stellar_type(y_true, y_pred, logg=None) -> pd.DataFrame:
+    """Table 5/8 stratification: giants (log g < 2.5), subgiants (2.5-4.0, inclusive), dwarfs (log g > 4.0).
+
+    Parameters
+    ----------
+    y_true, y_pred : array_like, shape (n,)
+    logg : array_like, shape (n,), optional
+        True log g used to assign the type; defaults to ``y_true`` (when the target is log g).
+
+    Returns
+    -------
+    pandas.DataFrame
+        As :func:`stratified_metrics`, rows ``giants, subgiants, dwarfs, all``.
+
+    Raises
+    ------
+    ValueError
+        As :func:`stratified_metrics`, or ``logg`` not finite / of the wrong length.
+    """
+    _, logg = _check(y_true=y_true, logg=y_true if logg is None else logg)
+    giants, dwarfs = logg < GIANT_MAX_LOGG, logg > DWARF_MIN_LOGG
+    return stratified_metrics(y_true, y_pred, {"giants": giants, "subgiants": ~giants & ~dwarfs, "dwarfs": dwarfs})
+
+
+def metrics_by_bins(y_true, y_pred, values, edges) -> pd.DataFrame:
+    """Metrics per bin of a per-object quantity (e.g. magnitude): bins ``[e_i, e_i+1)``, the last one closed.
+
+    Parameters
+    ----------
+    y_true, y_pred : array_like, shape (n,)
+    values : array_like, shape (n,)
+        The quantity that defines the bins (magnitude, SNR, ...).
+    edges : array_like, shape (k + 1,)
+        Strictly increasing bin edges that must cover every value.
+
+    Returns
+    -------
+    pandas.DataFrame
+        As :func:`stratified_metrics`, rows named ``"[lo, hi)"`` plus ``lo`` and ``hi`` columns.
+
+    Raises
+    ------
+    ValueError
+        As :func:`stratified_metrics`; fewer than 2 or non-increasing edges; values outside the edges.
+    """
+    _, values = _check(y_true=y_true, values=values)
+    edges = np.asarray(edges, dtype=float)
+    if edges.ndim != 1 or edges.size < 2 or not np.all(np.diff(edges) > 0):
+        raise ValueError(f"edges must be a strictly increasing 1-D array of at least 2 values; got {edges}")
+    outside = (values < edges[0]) | (values > edges[-1])
+    if outside.any():
+        raise ValueError(f"{outside.sum()} values lie outside the edges [{edges[0]}, {edges[-1]}]; "
+                         "every object must fall in a bin")
+    which = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, edges.size - 2)
+    fmt = "{:g}" if len({f"{e:g}" for e in edges}) == edges.size else "{!r}"  # short labels unless they collide
+    strata = {f"[{fmt.format(lo)}, {fmt.format(hi)}{']' if k == edges.size - 2 else ')'}": which == k
+              for k, (lo, hi) in enumerate(zip(edges[:-1], edges[1:]))}
+    table = stratified_metrics(y_true, y_pred, strata)
+    table.insert(0, "lo", [*edges[:-1], edges[0]])
+    table.insert(1, "hi", [*edges[1:], edges[-1]])
+    return table
+
+
+def metrics_by_quantile(y_true, y_pred, values, n_bins: int = 4) -> pd.DataFrame:
+    """Metrics per quantile bin of a per-object quantity (e.g. SNR quartiles).
+
+    Parameters
+    ----------
+    y_true, y_pred, values : array_like, shape (n,)
+    n_bins : int
+        Number of equal-count bins.
+
+    Returns
+    -------
+    pandas.DataFrame
+        As :func:`metrics_by_bins` with the empirical quantiles of ``values`` as edges.
+
+    Raises
+    ------
+    ValueError
+        As :func:`metrics_by_bins`; ``n_bins < 1``; ties that make two quantile edges equal.
+    """
+    if n_bins < 1:
+        raise ValueError(f"n_bins, {n_bins}, must be at least 1")
+    _, values = _check(y_true=y_true, values=values)
+    return metrics_by_bins(y_true, y_pred, values, np.quantile(values, np.linspace(0, 1, n_bins + 1)))

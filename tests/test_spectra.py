@@ -1,0 +1,206 @@
+"""Physics and contracts of the stellar templates: line model, LSF, grid interpolation, BOSZ reader."""
+import bz2
+
+import numpy as np
+import pytest
+from astropy.io import fits
+from scipy.special import voigt_profile
+
+from specvit_core.instrument import convolve_to_mr, lsf_matrix, lsf_sigma, mr_wavelength
+from specvit_core.spectra.bosz import parse_bosz_name, read_bosz_folder
+from specvit_core.spectra.embedded import EmbeddedStars, LineModel
+from specvit_core.spectra.grid import AXES, TemplateGrid, build_embedded_grid
+
+CAT = [8498.02, 8542.09, 8662.14]
+NA = [8183.26, 8194.82]
+
+
+@pytest.fixture(scope="module")
+def stars():
+    return EmbeddedStars()
+
+
+def test_mr_wavelength_grid_matches_the_contract():
+    wave = mr_wavelength()
+    assert wave.shape == (4096,)
+    assert wave[0] == pytest.approx(7100.2136) and wave[-1] == pytest.approx(8849.7864)
+    assert np.allclose(np.diff(wave), np.diff(wave)[0])
+
+
+def test_voigt_profiles_of_the_model_are_normalized(stars):
+    # the line model uses unit-area profiles: integrating one over +-50 A recovers ~1 (wings beyond are tiny)
+    wave = stars.wave
+    for sigma, gamma in [(0.03, 0.002), (0.05, 0.3)]:
+        prof = voigt_profile(wave - 8542.09, sigma, gamma)
+        area = np.trapezoid(prof[(wave > 8492) & (wave < 8592)], wave[(wave > 8492) & (wave < 8592)])
+        expected_wing_loss = 2 * gamma / (np.pi * 50.0)  # Lorentzian area beyond +-50 A
+        assert area == pytest.approx(1.0 - expected_wing_loss, abs=2e-3)
+
+
+def test_lsf_conserves_flux_and_equivalent_width():
+    wave_in = np.geomspace(7000, 9000, 60_000)
+    line = 1.0 - 0.8 * np.exp(-0.5 * ((wave_in - 8000.0) / 0.05) ** 2)
+    ew_in = np.trapezoid(1 - line, wave_in)
+    out = convolve_to_mr(wave_in, line)
+    wave = mr_wavelength()
+    ew_out = np.trapezoid(1 - out, wave)
+    assert ew_out == pytest.approx(ew_in, rel=0.01)
+    assert np.allclose(convolve_to_mr(wave_in, np.full_like(wave_in, 3.0)), 3.0)
+    # the line comes out with the LSF width (sigma of a Gaussian of FWHM lambda / R)
+    depth = 1 - out
+    width = np.sqrt(np.sum(depth * (wave - 8000.0) ** 2) / np.sum(depth))
+    assert width == pytest.approx(np.hypot(lsf_sigma(8000.0), 0.05), rel=0.05)
+
+
+def test_lsf_rejects_an_input_grid_that_does_not_cover_the_arm():
+    with pytest.raises(ValueError, match="must cover the output grid"):
+        lsf_matrix(np.linspace(7200, 9000, 1000))
+    with pytest.raises(ValueError, match="strictly increasing"):
+        lsf_matrix(np.linspace(9000, 7000, 1000))
+
+
+@pytest.mark.parametrize("teff", [4000.0, 4500.0, 5000.0, 5500.0])
+def test_calcium_triplet_strengthens_toward_giants(stars, teff):
+    ews = [stars.equivalent_width(teff, logg, 0.0, CAT) for logg in (1.0, 2.5, 4.0, 5.0)]
+    assert np.all(np.diff(ews) < 0), f"CaT EW should fall with log g at Teff={teff}: {ews}"
+
+
+@pytest.mark.parametrize("teff", [3750.0, 4000.0, 4500.0])
+def test_sodium_doublet_strengthens_toward_cool_dwarfs(stars, teff):
+    ews = [stars.equivalent_width(teff, logg, 0.0, NA) for logg in (1.0, 2.5, 4.0, 5.0)]
+    assert np.all(np.diff(ews) > 0), f"Na I EW should rise with log g at Teff={teff}: {ews}"
+
+
+def test_calcium_triplet_strength_is_near_that_of_real_stars(stars):
+    # summed CaT equivalent widths of real stars: ~6-8 A for solar-metallicity dwarfs, 8-10 A for giants,
+    # 2-4 A for giants at [Fe/H] = -2
+    for teff in (5000.0, 5500.0, 6000.0):
+        assert 6.0 <= stars.equivalent_width(teff, 4.5, 0.0, CAT) <= 8.0
+    for teff in (4250.0, 4750.0):
+        assert 8.0 <= stars.equivalent_width(teff, 2.5, 0.0, CAT) <= 10.0
+        assert 2.0 <= stars.equivalent_width(teff, 1.5, -2.0, CAT) <= 4.0
+
+
+def test_equivalent_width_refuses_unknown_lines(stars):
+    with pytest.raises(ValueError, match="do not all match lines"):
+        stars.equivalent_width(5000.0, 4.0, 0.0, [8500.0])
+
+
+def test_lines_weaken_with_metallicity_and_tio_appears_in_cool_stars(stars):
+    ew = [stars.equivalent_width(4500.0, 2.0, mh, CAT) for mh in (-2.0, -1.0, 0.0)]
+    assert ew[0] < ew[1] < ew[2]
+    band = (stars.wave > 7060) & (stars.wave < 7080)  # just redward of the 7054 A TiO head
+    depth = [1 - np.median(f[band] / c[band]) for f, c in (stars.flux(t, 4.5, 0.0) for t in (3500.0, 5000.0))]
+    assert depth[0] > 0.2 and depth[1] < 0.1
+
+
+@pytest.fixture(scope="module")
+def small_grid():
+    axes = {"T_eff": np.arange(4000.0, 5001.0, 250.0), "log_g": np.arange(1.0, 5.01, 1.0),
+            "M_H": np.array([-1.0, -0.5, 0.0, 0.5])}
+    return build_embedded_grid(LineModel(forest_density=0.3), axes, progress=False)
+
+
+def test_interpolation_reproduces_nodes_and_is_smooth_between_them(small_grid):
+    nodes = np.array([[4250.0, 3.0, -0.5], [4750.0, 2.0, 0.0]])
+    idx = [tuple(int(np.argmin(np.abs(small_grid.axes[a] - v))) for a, v in zip(AXES, n)) for n in nodes]
+    out = small_grid.interpolate(nodes)
+    for row, i in zip(out, idx):
+        assert np.allclose(row, small_grid.flux[i], rtol=1e-5)
+    mid = small_grid.interpolate([[4375.0, 3.0, -0.5]])[0]
+    lo, hi = small_grid.flux[idx[0]], small_grid.flux[(2,) + idx[0][1:]]
+    assert np.all(mid >= np.minimum(lo, hi) * 0.97) and np.all(mid <= np.maximum(lo, hi) * 1.03)
+
+
+def test_exact_jacobian_matches_finite_differences(small_grid):
+    labels = np.array([[4420.0, 2.7, -0.3]])
+    steps = np.array([1.0, 0.002, 0.002])
+    jac = small_grid.jacobian(labels)[0]
+    for k in range(3):
+        up, down = labels.copy(), labels.copy()
+        up[0, k] += steps[k]
+        down[0, k] -= steps[k]
+        fd = (small_grid.interpolate(up, np.float64)[0] - small_grid.interpolate(down, np.float64)[0]) / (2 * steps[k])
+        scale = np.max(np.abs(jac[:, k]))
+        assert np.max(np.abs(fd - jac[:, k])) < 1e-4 * scale  # O(h^2) truncation of a cubic
+
+
+def test_labels_outside_the_grid_are_refused(small_grid):
+    with pytest.raises(ValueError, match=r"T_eff = 6000 lies outside the template grid \[4000, 5000\]"):
+        small_grid.interpolate([[6000.0, 3.0, 0.0]])
+    with pytest.raises(ValueError, match="NaN"):
+        small_grid.interpolate([[np.nan, 3.0, 0.0]])
+
+
+def test_grid_round_trips_through_hdf5(small_grid, tmp_path):
+    path = tmp_path / "grid.h5"
+    small_grid.save(path)
+    back = TemplateGrid.load(path)
+    assert np.array_equal(back.flux, small_grid.flux)
+    assert all(np.array_equal(back.axes[a], small_grid.axes[a]) for a in AXES)
+
+
+def bosz_name(teff, logg, mh):
+    sign = "p" if mh >= 0 else "m"
+    return f"am{sign}{int(abs(mh) * 10 + 0.5):02d}cp00op00t{int(teff)}g{round(logg * 10):02d}v20modrt0b50000rs"
+
+
+def write_bosz_files(folder, stars, nodes, fmt):
+    """Write BOSZ-format files (3 columns or a FITS table) for the given nodes from the embedded model."""
+    wave = stars.wave[::4]
+    for teff, logg, mh in nodes:
+        flux, cont = (a[::4] for a in stars.flux(teff, logg, mh))
+        name = bosz_name(teff, logg, mh)
+        if fmt == "fits":
+            cols = [fits.Column(name=n, format="D", array=a)
+                    for n, a in (("Wavelength", wave), ("SpecificIntensity", flux), ("Continuum", cont))]
+            fits.BinTableHDU.from_columns(cols).writeto(folder / f"{name}.fits")
+        else:
+            text = "\n".join(f"{w:.4f} {f:.6e} {c:.6e}" for w, f, c in zip(wave, flux, cont))
+            if fmt == "asc.bz2":
+                (folder / f"{name}.asc.bz2").write_bytes(bz2.compress(text.encode()))
+            else:
+                (folder / f"{name}.asc").write_text(text)
+
+
+NODES = [(t, g, m) for t in (4500.0, 4750.0) for g in (2.0, 2.5) for m in (-0.25, 0.0)]
+
+
+def test_bosz_names_parse():
+    # BOSZ rounds quarter-dex metallicities to two digits (-0.25 -> "m03"); the reader snaps back to 0.25 steps
+    assert parse_bosz_name(bosz_name(4750, 2.5, -0.25) + ".asc.bz2") == {
+        "T_eff": 4750.0, "log_g": 2.5, "M_H": -0.25, "C_M": 0.0, "alpha_M": 0.0}
+    labels = parse_bosz_name("amm25cp00op00t3500g05v20modrt0b50000rs.asc.bz2")
+    assert labels == {"T_eff": 3500.0, "log_g": 0.5, "M_H": -2.5, "C_M": 0.0, "alpha_M": 0.0}
+    assert parse_bosz_name("README.txt") is None
+
+
+@pytest.mark.parametrize("fmt", ["asc", "asc.bz2", "fits"])
+def test_bosz_folder_reads_into_the_same_grid_layout(tmp_path, stars, fmt):
+    write_bosz_files(tmp_path, stars, NODES, fmt)
+    grid = read_bosz_folder(tmp_path, progress=False)
+    assert grid.flux.shape == (2, 2, 2, 4096)
+    assert np.allclose(grid.axes["M_H"], [-0.25, 0.0])
+    direct = convolve_to_mr(stars.wave[::4], stars.flux(4750.0, 2.5, 0.0)[0][::4])
+    assert np.allclose(grid.flux[1, 1, 1], direct, rtol=2e-3)
+
+
+def test_bosz_folder_with_a_missing_node_names_it(tmp_path, stars):
+    write_bosz_files(tmp_path, stars, NODES[:-1], "asc")
+    with pytest.raises(ValueError, match=r"missing 1 grid node.*T_eff=4750, log_g=2.5"):
+        read_bosz_folder(tmp_path, progress=False)
+
+
+def test_bosz_folder_with_a_malformed_file_names_it(tmp_path, stars):
+    write_bosz_files(tmp_path, stars, NODES, "asc")
+    bad = tmp_path / f"{bosz_name(4500, 2.0, 0.0)}.asc"
+    bad.write_text("7000.0 1.0\n7001.0 1.0\n")
+    with pytest.raises(ValueError, match=f"{bad.name} is malformed"):
+        read_bosz_folder(tmp_path, progress=False)
+
+
+def test_empty_or_missing_bosz_folder_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="no solar-scaled BOSZ files"):
+        read_bosz_folder(tmp_path, progress=False)
+    with pytest.raises(ValueError, match="does not exist"):
+        read_bosz_folder(tmp_path / "nope", progress=False)
