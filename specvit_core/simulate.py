@@ -57,6 +57,10 @@ class SimulationConfig:
                 raise ValueError(f"The {name} parameter, ({lo}, {hi}), must be an increasing (min, max) pair")
 
     @classmethod
+    def from_dict(cls, d: dict) -> "SimulationConfig":
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+    @classmethod
     def from_profile(cls, profile: str, **overrides) -> "SimulationConfig":
         """Dataset sizes of a profile (``smoke``, ``quick``, ``cpu``, ``paper``), with optional overrides."""
         p = get_profile(profile)
@@ -206,3 +210,49 @@ def _write_json(path: Path, payload: dict) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(payload, indent=2))
     os.replace(tmp, path)
+
+
+#: Median per-pixel SNR over the Table 2 conditions, 12 x 900 s (paper Table 13 and appendix J).
+PAPER_SNR = {18.0: 87.4, 20.0: 24.0, 21.5: 7.1, 22.0: 4.6, 22.5: 3.0, 23.0: 1.9}
+
+
+def snr_by_magnitude(grid: TemplateGrid, mags=tuple(PAPER_SNR), n: int = 500, seed: int = 0,
+                     config: SimulationConfig | None = None) -> "pandas.DataFrame":
+    """Median per-spectrum SNR (median of flux / sigma) at each magnitude, with labels and conditions drawn as in
+    the datasets, next to the paper's values where it gives them."""
+    import pandas as pd
+
+    config = config or SimulationConfig(n_train=1, n_val=1, n_test=1)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for mag in mags:
+        batch = simulate_batch(grid, n, rng, SimulationConfig.from_dict({**config.to_dict(), "mag_range": (mag, mag + 1e-9)}))
+        snr = batch["params"]["snr"]
+        paper = PAPER_SNR.get(float(mag), np.nan)
+        rows.append({"mag_i": mag, "snr_median": np.median(snr), "snr_p10": np.percentile(snr, 10),
+                     "snr_p90": np.percentile(snr, 90), "paper": paper, "ratio_to_paper": np.median(snr) / paper})
+    return pd.DataFrame(rows)
+
+
+def ensure_dataset(profile: str, out_dir: str | Path | None = None, grid: TemplateGrid | None = None,
+                   progress: bool = True, **overrides) -> Path:
+    """The dataset of a profile: reused when ``out_dir`` already holds it with the same configuration, made otherwise.
+
+    Raises
+    ------
+    FileExistsError
+        If ``out_dir`` holds a dataset made with another configuration (it is never replaced silently).
+    """
+    from .config import data_dir
+
+    config = SimulationConfig.from_profile(profile, **overrides)
+    out_dir = Path(out_dir or data_dir(profile))
+    manifest = out_dir / "manifest.json"
+    if manifest.exists():
+        existing = json.loads(manifest.read_text())["config"]
+        if existing != config.to_dict():
+            raise FileExistsError(f"{out_dir} holds a dataset with another configuration ({existing}); remove it or "
+                                  "choose another folder")
+        return out_dir
+    generate_dataset(out_dir, config, grid, progress=progress)
+    return out_dir

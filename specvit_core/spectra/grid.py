@@ -136,21 +136,33 @@ def _grid_key(model: LineModel, axes: dict) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
-def build_embedded_grid(model: LineModel = LineModel(), axes: dict | None = None, progress: bool = True) -> TemplateGrid:
-    """Evaluate the embedded line model at every grid node and convolve it to the MR arm."""
-    axes = {a: np.asarray(v, dtype=float) for a, v in (axes or BOSZ_AXES).items()}
+def _embedded_slab(model: LineModel, axes: dict, i_teff: int) -> tuple[np.ndarray, np.ndarray]:
+    """Flux and continuum (n_g, n_M, n_pix) of all nodes at one T_eff, convolved to the MR arm."""
     stars = EmbeddedStars(model)
     matrix = lsf_matrix(stars.wave)
+    teff = axes["T_eff"][i_teff]
+    out = [[[matrix @ a for a in stars.flux(teff, g, m)] for m in axes["M_H"]] for g in axes["log_g"]]
+    arr = np.asarray(out, dtype=np.float32)  # (n_g, n_M, 2, n_pix)
+    return arr[:, :, 0], arr[:, :, 1]
+
+
+def build_embedded_grid(model: LineModel = LineModel(), axes: dict | None = None, progress: bool = True,
+                        workers: int | None = None) -> TemplateGrid:
+    """Evaluate the embedded line model at every grid node and convolve it to the MR arm (one process per core)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    axes = {a: np.asarray(v, dtype=float) for a, v in (axes or BOSZ_AXES).items()}
     wave = mr_wavelength()
     shape = tuple(len(axes[a]) for a in AXES) + (len(wave),)
     flux = np.empty(shape, dtype=np.float32)
     continuum = np.empty(shape, dtype=np.float32)
-    nodes = list(np.ndindex(*shape[:3]))
-    for idx in tqdm(nodes, desc="embedded template grid", disable=not progress, unit="node"):
-        labels = [axes[a][i] for a, i in zip(AXES, idx)]
-        hires, cont = stars.flux(*labels)
-        flux[idx] = matrix @ hires
-        continuum[idx] = matrix @ cont
+    workers = workers or min(os.cpu_count() or 1, shape[0])
+    with tqdm(total=int(np.prod(shape[:3])), desc="embedded template grid", unit="node", disable=not progress) as bar:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(_embedded_slab, model, axes, i) for i in range(shape[0])]
+            for i, future in enumerate(futures):
+                flux[i], continuum[i] = future.result()
+                bar.update(shape[1] * shape[2])
     return TemplateGrid(axes=axes, wave=wave, flux=flux, continuum=continuum, source="embedded",
                         meta={"line_model": model.to_dict()})
 
