@@ -1,0 +1,107 @@
+"""The PFS MR photon-noise chain: calibration to the paper's SNR, physical trends, noise draws, input checks."""
+import numpy as np
+import pytest
+
+from specvit_core import noise
+from specvit_core.instrument import mr_wavelength
+
+WAVE = mr_wavelength()
+TARGET_SNR = {18.0: 87.4, 20.0: 24.0, 21.5: 7.1, 22.0: 4.6, 22.5: 3.0, 23.0: 1.9}  # paper Table 13, 12 x 900 s
+
+
+def flat_fnu(n=1):
+    return np.repeat((noise.C_ANGSTROM / WAVE**2)[None], n, axis=0)
+
+
+def blackbody(n=1, teff=4500.0):
+    um = WAVE / 1e4
+    return np.repeat((um**-5 / np.expm1(1.4388e4 / (um * teff)))[None], n, axis=0)
+
+
+def fixed(n=1, **kw):
+    cond = dict(seeing=1.0, zenith_angle=20.0, field_angle=0.3, moon_zenith=60.0, moon_target=90.0, moon_phase=0.0)
+    return {k: np.broadcast_to(np.asarray(v, dtype=float), (n,)).copy() for k, v in {**cond, **kw}.items()}
+
+
+def median_snr(spectra, mag, cond):
+    flux, sigma = noise.observe(WAVE, spectra, np.full(len(spectra), mag), cond)
+    return np.median(np.median(flux / sigma, axis=1))
+
+
+@pytest.mark.parametrize("shape", [flat_fnu, blackbody], ids=["flat_fnu", "blackbody_4500K"])
+def test_snr_matches_paper_over_table2_conditions(shape):
+    cond = noise.draw_conditions(np.random.default_rng(0), 400)
+    for mag, target in TARGET_SNR.items():
+        assert median_snr(shape(400), mag, cond) == pytest.approx(target, rel=0.10), mag
+
+
+def test_snr_falls_with_magnitude_and_seeing():
+    by_mag = [median_snr(blackbody(), m, fixed()) for m in (18, 19, 20, 21, 22, 23)]
+    by_seeing = [median_snr(blackbody(), 21.0, fixed(seeing=s)) for s in (0.5, 0.8, 1.1, 1.5)]
+    assert np.all(np.diff(by_mag) < 0) and np.all(np.diff(by_seeing) < 0)
+
+
+def test_sky_rises_with_airmass_and_moon():
+    za = np.array([0.0, 20.0, 40.0, 60.0])
+    sky = noise.photon_budget(WAVE, flat_fnu(4), np.full(4, 20.0), fixed(4, zenith_angle=za))["sky"]
+    assert np.all(np.diff(sky, axis=0) > 0)
+    phase = np.array([0.0, 0.25, 0.5])  # new, quarter, full
+    sky = noise.photon_budget(WAVE, flat_fnu(3), np.full(3, 20.0), fixed(3, moon_phase=phase))["sky"]
+    assert np.all(np.diff(sky, axis=0) > 0)
+    assert np.median(sky[2] / sky[0]) > 2.0  # full moon brightens the red sky well above dark time
+
+
+def test_budget_is_consistent():
+    b = noise.photon_budget(WAVE, blackbody(2), np.array([19.0, 21.0]), fixed(2), n_exposures=3)
+    assert noise.i_band_ab_mag(WAVE, b["flux"]) == pytest.approx([19.0, 21.0], abs=1e-9)
+    assert np.all(b["variance"] > b["object"])
+    np.testing.assert_allclose(b["sigma"], b["flux"] * np.sqrt(b["variance"] / 3) / b["object"], rtol=1e-12)
+    _, sigma12 = noise.observe(WAVE, blackbody(2), np.array([19.0, 21.0]), fixed(2))
+    np.testing.assert_allclose(sigma12, b["sigma"] / 2.0, rtol=1e-12)  # 12 vs 3 exposures
+
+
+def test_i_band_mag_of_flat_source_is_its_ab_mag():
+    fnu = 10.0 ** (-0.4 * (20.3 + 48.6))
+    assert noise.i_band_ab_mag(WAVE, fnu * flat_fnu()[0]) == pytest.approx(20.3, abs=1e-9)
+
+
+def test_draw_conditions_stay_in_table2():
+    cond = noise.draw_conditions(np.random.default_rng(1), 500)
+    assert set(cond) == set(noise.TABLE2)
+    for key, (lo, hi) in noise.TABLE2.items():
+        assert cond[key].shape == (500,) and cond[key].min() >= lo and cond[key].max() <= hi
+
+
+def test_add_noise_has_unit_variance():
+    flux, sigma = noise.observe(WAVE, blackbody(50), np.full(50, 21.0), fixed(50))
+    pulls = (noise.add_noise(flux, sigma, np.random.default_rng(2)) - flux) / sigma
+    assert abs(pulls.mean()) < 0.005 and pulls.std() == pytest.approx(1.0, abs=0.005)
+
+
+@pytest.mark.parametrize("change, match", [
+    (dict(flux=-flat_fnu()), "flux_lambda must be finite and > 0"),
+    (dict(flux=np.where(WAVE == WAVE[7], np.nan, flat_fnu())), "flux_lambda must be finite and > 0"),
+    (dict(flux=flat_fnu()[0]), r"flux_lambda shape \(4096,\) must be \(B, 4096\)"),
+    (dict(mag=np.array([20.0, 21.0])), "mag_i must be 1 finite magnitudes"),
+    (dict(wave=WAVE[::-1]), "wave .* must be the 4096-pixel MR grid"),
+    (dict(cond=fixed(seeing=-0.5)), r"conditions\['seeing'\] = -0.5 outside the physical range"),
+    (dict(cond=fixed(zenith_angle=85.0)), r"conditions\['zenith_angle'\] = 85.0 outside"),
+    (dict(cond={k: v for k, v in fixed().items() if k != "moon_phase"}), "conditions lack 'moon_phase'"),
+    (dict(cond=fixed(2)), r"conditions\['seeing'\] shape \(2,\) does not match 1 spectra"),
+])
+def test_observe_rejects_bad_input(change, match):
+    args = dict(wave=WAVE, flux=flat_fnu(), mag=np.array([20.0]), cond=fixed())
+    args.update(change)
+    with pytest.raises(ValueError, match=match):
+        noise.observe(args["wave"], args["flux"], args["mag"], args["cond"])
+
+
+def test_other_bad_input():
+    with pytest.raises(ValueError, match=r"n_exposures \(0\) must be >= 1"):
+        noise.observe(WAVE, flat_fnu(), np.array([20.0]), fixed(), n_exposures=0)
+    with pytest.raises(ValueError, match=r"flux shape \(2,\) and sigma shape \(3,\) must agree"):
+        noise.add_noise(np.ones(2), np.ones(3), np.random.default_rng(0))
+    with pytest.raises(ValueError, match="n, 0, must be a positive integer"):
+        noise.draw_conditions(np.random.default_rng(0), 0)
+    with pytest.raises(ValueError, match="must increase and cover the i band"):
+        noise.i_band_ab_mag(WAVE[:1000], flat_fnu()[0, :1000])
