@@ -147,3 +147,14 @@ def test_cli_refuses_to_overwrite(dataset, capsys):
     out, _ = dataset
     assert cli_main(["simulate", "--profile", "smoke", "--out", str(out)]) == 2
     assert "already holds a dataset" in capsys.readouterr().err
+
+
+def test_snr_against_magnitude_reproduces_the_paper_within_ten_percent():
+    # the full embedded grid (cached in data/cache after its first build), labels and Table 2 conditions as in the
+    # datasets; the paper's median per-pixel SNR at 12 x 900 s (its Table 13)
+    from specvit_core.simulate import PAPER_SNR, snr_by_magnitude
+    from specvit_core.spectra import load_grid
+
+    table = snr_by_magnitude(load_grid("embedded", progress=False), n=1000, seed=3)
+    assert list(table.mag_i) == list(PAPER_SNR)
+    assert np.all(np.abs(table.ratio_to_paper - 1.0) < 0.10), table

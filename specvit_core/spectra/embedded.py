@@ -10,7 +10,7 @@ A deliberately simple but physical model of FGK and early-M photospheres between
   with gas pressure (van der Waals) or electron pressure (Stark, for the Paschen lines);
 * line depths: the Milne-Eddington form ``1 - r = d_max * x / (1 + x)`` with x the line-to-continuum opacity
   ratio, so strong lines saturate and grow through their damping wings;
-* TiO band absorption below ~4200 K.
+* TiO band absorption below ~4200 K (an unresolved band whose depth saturates like the lines).
 
 Gas and electron pressures scale with gravity and metallicity as power laws (P_g ~ g^0.64, P_e ~ g^0.5 in cool
 photospheres), which gives the empirical behaviour: the Ca II triplet (a majority ion, opacity ~ 1/P_e) strengthens
@@ -50,7 +50,7 @@ class LineModel:
     gamma_vdw_sun: float = 0.06  # Lorentzian HWHM in A at solar gas pressure, 8000 A
     gamma_rad: float = 0.002  # radiative damping HWHM, A
     gamma_stark_sun: float = 0.4  # Stark HWHM of Pa12 at solar electron pressure, A
-    tio_strength: float = 0.5  # peak optical depth scale of the TiO bands at 3900 K, solar [M/H] and gravity
+    tio_strength: float = 0.35  # optical depth at the strongest TiO head at 3900 K, solar [M/H] and gravity
     wave_min: float = 7000.0
     wave_max: float = 9000.0
     sampling_resolution: float = 300_000.0  # lambda / delta-lambda of the high-resolution sampling
@@ -157,9 +157,10 @@ class EmbeddedStars:
         x = self.line_opacity(teff, logg, mh)
         residual = 1.0 - m.depth_max * x / (1.0 + x)
         log_pg, _ = self.pressures(teff, logg, mh)
-        tau_tio = m.tio_strength * 10**mh * 10 ** (0.3 * (log_pg - 5.0)) * 10 ** (-(teff - 3900.0) / 250.0)
+        tau_tio = m.tio_strength * 10**mh * 10 ** (0.3 * (log_pg - 5.0)) * 10 ** (-(teff - 3900.0) / 650.0)
         continuum = planck_lambda(self.wave, teff)
-        return continuum * residual * np.exp(-tau_tio * self.tio), continuum
+        tio = tau_tio * self.tio  # unresolved band: its depth saturates like a blend of many lines
+        return continuum * residual * (1.0 - m.depth_max * tio / (1.0 + tio)), continuum
 
     def equivalent_width(self, teff: float, logg: float, mh: float, wavelengths: list[float]) -> float:
         """Summed equivalent width (A) of the listed lines alone (no blends, no TiO), e.g. the Ca II triplet."""

@@ -1,0 +1,187 @@
+"""Building blocks shared by every architecture: tokenizers, ConvStem, pre-LN encoder, BiLSTM bridge."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def check_spectra(x: torch.Tensor) -> torch.Tensor:
+    """Return ``x`` unchanged after checking that it is a batch of spectra (B, L).
+
+    Raises
+    ------
+    ValueError
+        If ``x`` is not two-dimensional.
+    """
+    if x.ndim != 2:
+        raise ValueError(f"The input x must be a batch of spectra of shape (B, L); got shape {tuple(x.shape)}")
+    return x
+
+
+def n_tokens(n_pixels: int, patch_size: int, stride: int) -> int:
+    """Number of patches N = floor((L - P) / S) + 1 (paper eq. 4)."""
+    return (n_pixels - patch_size) // stride + 1
+
+
+class ConvTokenizer(nn.Module):
+    """Conv1D patch embedding (paper Sec. 3.3): kernel ``patch_size``, stride ``stride``, D output channels."""
+
+    def __init__(self, *, dim: int, patch_size: int, stride: int):
+        super().__init__()
+        self.proj = nn.Conv1d(1, dim, kernel_size=patch_size, stride=stride)
+
+    def forward(self, x):
+        return self.proj(check_spectra(x).unsqueeze(1)).transpose(1, 2)  # (B, D, N) -> (B, N, D)
+
+
+class SlidingWindowTokenizer(nn.Module):
+    """Sliding-window patch embedding: ``unfold`` into patches, then one shared Linear (paper App. B.2).
+
+    It computes the same function family as :class:`ConvTokenizer` (and is initialized from the same
+    distribution, both have fan-in P); only the autograd path differs.
+    """
+
+    def __init__(self, *, dim: int, patch_size: int, stride: int):
+        super().__init__()
+        self.patch_size, self.stride = patch_size, stride
+        self.proj = nn.Linear(patch_size, dim)
+
+    def forward(self, x):
+        patches = check_spectra(x).unfold(1, self.patch_size, self.stride)  # (B, N, P)
+        return self.proj(patches)  # (B, N, D)
+
+
+class ConvStem(nn.Module):
+    """Four stride-2 convolutions (kernel 3) with channels D/8, D/4, D/2, D (paper Sec. 3.5).
+
+    Total stride 16 and a receptive field of 1 + 2 * (1 + 2 + 4 + 8) = 31 pixels; the first three
+    layers use BatchNorm + ReLU, the last one is a plain projection to the token dimension.
+    """
+
+    def __init__(self, *, dim: int):
+        super().__init__()
+        widths = [1, dim // 8, dim // 4, dim // 2]
+        layers = []
+        for c_in, c_out in zip(widths[:-1], widths[1:]):
+            layers += [nn.Conv1d(c_in, c_out, 3, stride=2, padding=1, bias=False), nn.BatchNorm1d(c_out), nn.ReLU()]
+        layers.append(nn.Conv1d(widths[-1], dim, 3, stride=2, padding=1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.net(check_spectra(x).unsqueeze(1)).transpose(1, 2)  # (B, D, L/16) -> (B, L/16, D)
+
+
+def make_tokenizer(kind: str, *, dim: int, patch_size: int, stride: int) -> nn.Module:
+    """Return the tokenizer ``kind`` ("conv", "sw" or "convstem") mapping (B, L) to (B, N, D).
+
+    Raises
+    ------
+    ValueError
+        If ``kind`` is unknown, or if ``kind="convstem"`` with a patch size or stride other than 16.
+    """
+    if kind == "convstem":
+        if patch_size != 16 or stride != 16:
+            raise ValueError(f"The convstem tokenizer has a fixed patch_size=stride=16; got {patch_size}, {stride}")
+        return ConvStem(dim=dim)
+    tokenizers = {"conv": ConvTokenizer, "sw": SlidingWindowTokenizer}
+    if kind not in tokenizers:
+        raise ValueError(f"Unknown tokenizer {kind!r}; valid tokenizers are: conv, sw, convstem")
+    return tokenizers[kind](dim=dim, patch_size=patch_size, stride=stride)
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention (paper eqs. 7-9) on top of ``scaled_dot_product_attention``."""
+
+    def __init__(self, *, dim: int, heads: int, dropout: float):
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"The dim, {dim}, must be divisible by heads, {heads}")
+        self.heads, self.dropout = heads, dropout
+        self.to_qkv = nn.Linear(dim, 3 * dim)
+        self.to_out = nn.Sequential(nn.Linear(dim, dim), nn.Dropout(dropout))
+
+    def qkv(self, x):
+        B, T, D = x.shape
+        qkv = self.to_qkv(x).view(B, T, 3, self.heads, D // self.heads)  # (B, T, 3, h, hd)
+        return qkv.permute(2, 0, 3, 1, 4).unbind(0)  # 3 x (B, h, T, hd)
+
+    def forward(self, x):
+        B, T, D = x.shape
+        q, k, v = self.qkv(x)
+        out = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0)
+        return self.to_out(out.transpose(1, 2).reshape(B, T, D))  # (B, h, T, hd) -> (B, T, D)
+
+    def weights(self, x):
+        """Attention probabilities softmax(QK^T / sqrt(d_k)), shape (B, h, T, T), computed explicitly."""
+        q, k, _ = self.qkv(x)
+        return (q @ k.transpose(-2, -1) * q.shape[-1] ** -0.5).softmax(dim=-1)
+
+
+class FeedForward(nn.Module):
+    """Position-wise MLP: Linear, GELU, Linear, with dropout."""
+
+    def __init__(self, *, dim: int, mlp_dim: int, dropout: float):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(dim, mlp_dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(mlp_dim, dim), nn.Dropout(dropout)
+        )
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class Block(nn.Module):
+    """Pre-LN encoder layer (paper eqs. 10-11)."""
+
+    def __init__(self, *, dim: int, heads: int, mlp_dim: int, dropout: float):
+        super().__init__()
+        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.attn = Attention(dim=dim, heads=heads, dropout=dropout)
+        self.mlp = FeedForward(dim=dim, mlp_dim=mlp_dim, dropout=dropout)
+
+    def forward(self, x):
+        x = x + self.attn(self.norm1(x))
+        return x + self.mlp(self.norm2(x))
+
+
+class Encoder(nn.Module):
+    """A stack of ``depth`` pre-LN blocks followed by a final LayerNorm; Linear layers get ViT's init."""
+
+    def __init__(self, *, dim: int, depth: int, heads: int, mlp_dim: int, dropout: float):
+        super().__init__()
+        self.blocks = nn.ModuleList(
+            Block(dim=dim, heads=heads, mlp_dim=mlp_dim, dropout=dropout) for _ in range(depth)
+        )
+        self.norm = nn.LayerNorm(dim)
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.trunc_normal_(m.weight, std=0.02)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x):
+        for block in self.blocks:
+            x = block(x)
+        return self.norm(x)
+
+    def attention_maps(self, x) -> list[torch.Tensor]:
+        """Attention probabilities of every layer, each (B, heads, T, T), for the input tokens x (B, T, D)."""
+        maps = []
+        for block in self.blocks:
+            maps.append(block.attn.weights(block.norm1(x)))
+            x = block(x)
+        return maps
+
+
+class LSTMBridge(nn.Module):
+    """BiLSTM context enrichment with residual + LayerNorm: e' = LN(e + Linear(BiLSTM(e))) (paper eq. 12)."""
+
+    def __init__(self, *, dim: int, hidden: int):
+        super().__init__()
+        self.lstm = nn.LSTM(dim, hidden, batch_first=True, bidirectional=True)
+        self.proj = nn.Linear(2 * hidden, dim)
+        self.norm = nn.LayerNorm(dim)
+
+    def forward(self, e):
+        context, _ = self.lstm(e)  # (B, N, 2h)
+        return self.norm(e + self.proj(context))  # (B, N, D)
