@@ -30,6 +30,7 @@ SUN_TEFF, SUN_LOGG = 5777.0, 4.44
 C_KMS = const.c.to_value("km/s")
 K_B = const.k_B.cgs.value
 AMU = const.u.cgs.value
+MODEL_VERSION = 2  # bump when the physics code changes, so cached grids are rebuilt
 WIDE_WINDOW_ELEMENTS = {"Ca": 2, "Na": 1, "K": 1, "H": 1}  # element: stage whose lines get +-50 A windows
 
 

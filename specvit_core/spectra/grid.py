@@ -18,7 +18,7 @@ from scipy.interpolate import CubicSpline
 from tqdm.auto import tqdm
 
 from ..instrument import lsf_matrix, mr_wavelength
-from .embedded import EmbeddedStars, LineModel
+from .embedded import MODEL_VERSION, EmbeddedStars, LineModel
 
 AXES = ("T_eff", "log_g", "M_H")
 BOSZ_AXES = {
@@ -130,7 +130,8 @@ class TemplateGrid:
 
 def _grid_key(model: LineModel, axes: dict) -> str:
     payload = json.dumps(
-        {"model": model.to_dict(), "axes": {a: np.asarray(axes[a]).tolist() for a in AXES}, "v": GRID_FORMAT_VERSION},
+        {"model": model.to_dict(), "axes": {a: np.asarray(axes[a]).tolist() for a in AXES}, "v": GRID_FORMAT_VERSION,
+         "model_version": MODEL_VERSION},
         sort_keys=True,
     )
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
