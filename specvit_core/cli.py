@@ -12,7 +12,8 @@ def _simulate(args: argparse.Namespace) -> int:
     from .simulate import SimulationConfig, generate_dataset
 
     overrides = {k: v for k, v in dict(n_train=args.n_train, n_val=args.n_val, n_test=args.n_test,
-                                       n_shards=args.shards, seed=args.seed, grid=args.grid).items() if v is not None}
+                                       n_shards=args.shards, seed=args.seed, grid=args.grid,
+                                       compression=args.compression).items() if v is not None}
     if args.mag:
         overrides["mag_range"] = tuple(args.mag)
     config = SimulationConfig.from_profile(args.profile, **overrides)
@@ -64,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--mag", type=float, nargs=2, metavar=("MIN", "MAX"), help="i-band magnitude range (20.5 22.5)")
     sim.add_argument("--seed", type=int, help="base seed of the dataset")
     sim.add_argument("--grid", help='"embedded" (default) or a folder of BOSZ files')
+    sim.add_argument("--compression", choices=["none", "lzf", "gzip"],
+                     help="HDF5 compression of flux and error (default none: fastest; gzip is ~37%% smaller)")
     sim.add_argument("--overwrite", action="store_true", help="replace an existing dataset")
     sim.set_defaults(func=_simulate)
 

@@ -158,3 +158,13 @@ def test_snr_against_magnitude_reproduces_the_paper_within_ten_percent():
     table = snr_by_magnitude(load_grid("embedded", progress=False), n=1000, seed=3)
     assert list(table.mag_i) == list(PAPER_SNR)
     assert np.all(np.abs(table.ratio_to_paper - 1.0) < 0.10), table
+
+
+def test_compressed_datasets_hold_the_same_spectra(dataset, grid, tmp_path):
+    out, _ = dataset
+    generate_dataset(tmp_path, small_config(compression="gzip"), grid, progress=False)
+    with h5py.File(out / "val.h5") as plain, h5py.File(tmp_path / "val.h5") as packed:
+        assert packed["dataset/arrays/flux/value"].compression == "gzip"
+        assert np.array_equal(plain["dataset/arrays/flux/value"][()], packed["dataset/arrays/flux/value"][()])
+    with pytest.raises(ValueError, match="compression parameter, 'zip', must be one of"):
+        small_config(compression="zip")
