@@ -1,0 +1,459 @@
+"""The training engine (paper section 3.7, Table 1): AdamW, cosine schedule, clipping, noise injection, resume.
+
+``train(config, dataset_dir, run_dir)`` fits one architecture on the train split, selects the checkpoint with
+the lowest validation MAE (dex), stops early, and only then evaluates the test split. The run folder holds
+``config.json``, ``history.csv``, ``last.pt``/``best.pt``, ``test_predictions.csv`` and ``metrics.json``.
+
+Resume is exact: data order and noise depend only on (seed, epoch, index), and the checkpoint stores every
+optimizer/scheduler/RNG state, so on CPU an interrupted and resumed run ends with bit-identical weights.
+On CUDA it trains in mixed precision (bf16, or fp16 with a GradScaler); under ``torchrun`` it uses
+DistributedDataParallel and only rank 0 logs and saves.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass, field, replace
+from itertools import islice
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler
+from tqdm.auto import tqdm
+
+from .config import PROFILES, data_dir, get_profile, runs_dir
+from .data import FIXED_NOISE_SEED, LabelScaler, NoisySpectra, lock_test_split, read_split
+from .metrics import mae, r2, regression_metrics
+from .models import build_model, list_models, n_params
+
+# Table 1: the loss, learning rate and weight decay each architecture family trains best with.
+FAMILY_DEFAULTS = {
+    "transformer": dict(loss="l1", lr=1e-4, weight_decay=1e-2),
+    "recurrent": dict(loss="mse", lr=3e-4, weight_decay=1e-4),
+    "hybrid": dict(loss="mse", lr=3e-4, weight_decay=1e-4),
+    "cnn": dict(loss="mse", lr=3e-4, weight_decay=1e-4),
+}
+LOSSES = {"l1": nn.functional.l1_loss, "mse": nn.functional.mse_loss}
+RUNTIME_FIELDS = ("device", "num_workers", "save_every", "max_steps")  # may change when a run is resumed
+
+
+@dataclass
+class TrainConfig:
+    """One training run; ``None`` fields take the profile's value or Table 1's value for the family."""
+
+    arch: str
+    profile: str = "quick"
+    size: str | None = None  # model size for build_model; None: the profile's model_size
+    epochs: int | None = None
+    batch_size: int | None = None
+    patience: int | None = None  # early stopping: epochs without a better validation MAE
+    loss: str | None = None  # "l1" | "mse"
+    lr: float | None = None
+    weight_decay: float | None = None
+    grad_clip: float = 0.5
+    eta_min: float = 1e-5
+    seed: int = 42
+    noise_alpha: float = 1.0  # eq. 3; 0 disables noise injection (fine-tuning on real spectra)
+    max_train: int | None = None  # use the first max_train training spectra
+    max_val: int | None = None
+    label: str = "log_g"
+    overrides: dict = field(default_factory=dict)  # model hyperparameters for build_model (e.g. dropout)
+    device: str = "auto"  # "auto": CUDA when present, else CPU
+    num_workers: int | None = None  # None: 0 on CPU, up to 8 per process on CUDA
+    save_every: int = 500  # also write last.pt every this many optimizer steps (mid-epoch resume)
+    max_steps: int | None = None  # pause (resumable) once the run has taken this many optimizer steps
+
+    def resolved(self, family: str) -> TrainConfig:
+        """Fill the ``None`` fields from the profile and Table 1, then validate.
+
+        Raises
+        ------
+        ValueError
+            Unknown profile, family or loss, or a value outside its range (the message names the field).
+        """
+        profile = get_profile(self.profile)
+        if family not in FAMILY_DEFAULTS:
+            raise ValueError(f"Unknown family {family!r}; valid families are: {', '.join(FAMILY_DEFAULTS)}")
+        filled = {**dict(size=profile.model_size, epochs=profile.epochs, batch_size=profile.batch_size,
+                         patience=profile.patience), **FAMILY_DEFAULTS[family]}
+        cfg = replace(self, **{k: v for k, v in filled.items() if getattr(self, k) is None})
+        if cfg.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {', '.join(LOSSES)}; got {cfg.loss!r}")
+        rules = dict(epochs=cfg.epochs >= 1, batch_size=cfg.batch_size >= 1, patience=cfg.patience >= 1,
+                     lr=cfg.lr > 0, weight_decay=cfg.weight_decay >= 0, grad_clip=cfg.grad_clip > 0,
+                     eta_min=0 <= cfg.eta_min <= cfg.lr, noise_alpha=0 <= cfg.noise_alpha < float("inf"),
+                     save_every=cfg.save_every >= 1, max_steps=cfg.max_steps is None or cfg.max_steps >= 1,
+                     max_train=cfg.max_train is None or cfg.max_train >= 1,
+                     max_val=cfg.max_val is None or cfg.max_val >= 1)
+        for name, ok in rules.items():
+            if not ok:
+                raise ValueError(f"{name}={getattr(cfg, name)!r} is out of range; the rule is: "
+                                 "epochs, batch_size, patience, save_every, max_* >= 1; lr, grad_clip > 0; "
+                                 "weight_decay >= 0; 0 <= eta_min <= lr; 0 <= noise_alpha < inf")
+        return cfg
+
+
+def resolve_device(device: str) -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU; otherwise the named device (must be available)."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {device!r}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} was requested but CUDA is not available; use 'auto' or 'cpu'")
+    return dev
+
+
+def _init_distributed(device: str) -> tuple[int, int, torch.device]:
+    """(rank, world size, device); joins the process group when launched by torchrun with WORLD_SIZE > 1."""
+    world = int(os.environ.get("WORLD_SIZE", 1))
+    if world == 1:
+        return 0, 1, resolve_device(device)
+    if torch.cuda.is_available():
+        local_rank = int(os.environ["LOCAL_RANK"])
+        torch.cuda.set_device(local_rank)
+        dev, backend = torch.device("cuda", local_rank), "nccl"
+    else:
+        dev, backend = torch.device("cpu"), "gloo"
+    if not dist.is_initialized():
+        dist.init_process_group(backend)
+    return dist.get_rank(), world, dev
+
+
+def _amp_dtype(device: torch.device) -> torch.dtype | None:
+    """Mixed precision on CUDA (bf16 where supported, else fp16 as in the paper); full precision elsewhere."""
+    if device.type != "cuda":
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+class _ResumableSampler(DistributedSampler):
+    """DistributedSampler (seeded permutation per epoch, this rank's share) that can start part-way through."""
+
+    skip = 0  # samples of this epoch already consumed before an interruption
+
+    def __iter__(self):
+        return islice(super().__iter__(), self.skip, None)
+
+    def __len__(self):
+        return super().__len__() - self.skip
+
+
+def _rng_state() -> dict:
+    np_state = np.random.get_state()
+    return {"torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]],
+            "python": random.getstate()}
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    name, keys, *rest = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))
+    random.setstate(state["python"])
+
+
+def _save(ckpt: dict, path: Path) -> None:
+    """Write atomically, so that a kill during the write leaves the previous checkpoint intact."""
+    tmp = path.with_suffix(".tmp")
+    torch.save(ckpt, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path) -> dict:
+    """Load a checkpoint dict with ``torch.load(weights_only=True)`` (tensors and plain containers only)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"No checkpoint at {str(path)!r}")
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _check_resumable(ckpt: dict, cfg: TrainConfig, path: Path) -> None:
+    """Refuse a checkpoint from another architecture, size or training configuration."""
+    old = ckpt["config"]
+    if (old["arch"], old["size"]) != (cfg.arch, cfg.size):
+        raise ValueError(f"The checkpoint {str(path)!r} is for architecture {old['arch']!r} (size {old['size']!r}), "
+                         f"not {cfg.arch!r} (size {cfg.size!r}); use another run folder or resume=False")
+    diff = {k: (old[k], v) for k, v in asdict(cfg).items() if k not in RUNTIME_FIELDS and old.get(k) != v}
+    if diff:
+        raise ValueError(f"The checkpoint {str(path)!r} was trained with a different configuration "
+                         f"(field: (checkpoint, now)) {diff}; resume with the same settings or pass resume=False")
+
+
+@torch.no_grad()
+def _predict(model: nn.Module, loader: DataLoader, device: torch.device) -> tuple[np.ndarray, np.ndarray]:
+    """(predictions, targets) in the normalized label space, shape (N, k)."""
+    model.eval()
+    amp = _amp_dtype(device)
+    preds, ys = [], []
+    for x, y in loader:
+        with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+            preds.append(model(x.to(device, non_blocking=True)).float().cpu())
+        ys.append(y)
+    return torch.cat(preds).numpy(), torch.cat(ys).numpy()
+
+
+def _loader(ds: NoisySpectra, batch_size: int, device: torch.device, num_workers: int, **kw) -> DataLoader:
+    return DataLoader(ds, batch_size=batch_size, num_workers=num_workers, pin_memory=device.type == "cuda",
+                      generator=torch.Generator(), **kw)
+
+
+def train(config: TrainConfig, dataset_dir, run_dir, resume: bool = True) -> dict:
+    """Train ``config.arch`` on a dataset folder and evaluate its best checkpoint on the test split.
+
+    Parameters
+    ----------
+    config : TrainConfig
+    dataset_dir : str or Path
+        Folder with ``train_*.h5``, ``val.h5``, ``test.h5`` (see :mod:`specvit_core.data`).
+    run_dir : str or Path
+        Run folder (created); conventionally ``runs/<profile>/<arch>``.
+    resume : bool
+        Continue from ``run_dir/last.pt`` when it exists (a finished run is only re-evaluated).
+
+    Returns
+    -------
+    dict
+        The test metrics (``metrics.json``); ``{"status": "paused", "epoch", "step"}`` when ``max_steps``
+        paused the run.
+
+    Raises
+    ------
+    ValueError
+        Unknown architecture/profile/size or bad config values (messages list the valid ones), a checkpoint of
+        another architecture or configuration, a training set smaller than one batch.
+    RuntimeError
+        A non-finite training loss (the message names epoch and step; ``last.pt`` keeps the last good state).
+    """
+    rank, world, device = _init_distributed(config.device)
+    size = config.size or get_profile(config.profile).model_size
+    torch.manual_seed(config.seed)  # model initialization
+    model = build_model(config.arch, size, **config.overrides).to(device)
+    cfg = config.resolved(model.config["family"])
+    run_dir, last_path, best_path = Path(run_dir), Path(run_dir) / "last.pt", Path(run_dir) / "best.pt"
+    ckpt = load_checkpoint(last_path) if resume and last_path.is_file() else None
+    if ckpt is not None:
+        _check_resumable(ckpt, cfg, last_path)
+    amp = _amp_dtype(device)
+    workers = cfg.num_workers if cfg.num_workers is not None else (
+        min(8, (os.cpu_count() or 1) // world) if device.type == "cuda" else 0)
+
+    with lock_test_split():  # appendix K.1.2: training reads train and val only
+        train_split = read_split(dataset_dir, "train", cfg.max_train)
+        val_split = read_split(dataset_dir, "val", cfg.max_val)
+        scaler_y = LabelScaler().fit(train_split.labels(cfg.label))
+        train_ds = NoisySpectra(train_split.flux, train_split.error, scaler_y.transform(train_split.labels(cfg.label)),
+                                noise="fresh", seed=cfg.seed, alpha=cfg.noise_alpha)
+        val_ds = NoisySpectra(val_split.flux, val_split.error, scaler_y.transform(val_split.labels(cfg.label)),
+                              noise="fixed", seed=FIXED_NOISE_SEED, alpha=cfg.noise_alpha)
+        sampler = _ResumableSampler(train_ds, num_replicas=world, rank=rank, shuffle=True, seed=cfg.seed)
+        steps_per_epoch = len(sampler) // cfg.batch_size
+        if steps_per_epoch == 0:
+            raise ValueError(f"The training set gives {len(sampler)} spectra per process, fewer than "
+                             f"batch_size={cfg.batch_size}; lower batch_size or use more training spectra")
+        train_loader = _loader(train_ds, cfg.batch_size, device, workers, sampler=sampler, drop_last=True)
+        val_loader = _loader(val_ds, cfg.batch_size, device, workers)
+
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
+            if world > 1 else model
+        loss_fn = LOSSES[cfg.loss]
+        optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=cfg.epochs * steps_per_epoch, eta_min=cfg.eta_min)
+        grad_scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
+
+        state = dict(epoch=0, step_in_epoch=0, step=0, best_val_mae=float("inf"), best_epoch=0, bad_epochs=0,
+                     finished=False, history=[], running=dict(loss=0.0, mae=0.0, n=0))
+        if ckpt is not None:
+            model.load_state_dict(ckpt["model"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+            scheduler.load_state_dict(ckpt["scheduler"])
+            grad_scaler.load_state_dict(ckpt["scaler"])
+            _set_rng_state(ckpt["rng"])
+            state = {k: ckpt[k] for k in state}
+
+        def checkpoint() -> dict:
+            return dict(model=model.state_dict(), optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
+                        scaler=grad_scaler.state_dict(), rng=_rng_state(), label_scaler=scaler_y.state_dict(),
+                        config=asdict(cfg), model_config=model.config, dataset_dir=str(dataset_dir), **state)
+
+        if rank == 0:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            if ckpt is None:  # a fresh start leaves nothing of an earlier run behind
+                for name in ("last.pt", "best.pt", "history.csv", "test_predictions.csv", "metrics.json"):
+                    (run_dir / name).unlink(missing_ok=True)
+            (run_dir / "config.json").write_text(json.dumps(dict(
+                **asdict(cfg), dataset_dir=str(dataset_dir), model_config=model.config, n_params=n_params(model),
+                n_train=len(train_ds), n_val=len(val_ds), device_used=str(device), world_size=world,
+                amp=str(amp).removeprefix("torch.") if amp else None), indent=2))
+
+        while not state["finished"]:
+            epoch, run = state["epoch"], state["running"]
+            train_ds.set_epoch(epoch)
+            sampler.set_epoch(epoch)
+            sampler.skip = state["step_in_epoch"] * cfg.batch_size
+            train_loader.generator.manual_seed(cfg.seed + epoch)
+            model.train()
+            t0 = time.perf_counter()
+            bar = tqdm(train_loader, total=steps_per_epoch, initial=state["step_in_epoch"], disable=rank != 0,
+                       desc=f"{cfg.arch} epoch {epoch + 1}/{cfg.epochs}", leave=False)
+            for x, y in bar:
+                if cfg.max_steps is not None and state["step"] >= cfg.max_steps:
+                    if rank == 0:
+                        _save(checkpoint(), last_path)
+                    bar.close()
+                    return {"status": "paused", "epoch": epoch, "step": state["step"]}
+                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+                with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+                    pred = net(x).float()  # (B, k)
+                loss = loss_fn(pred, y)
+                if not torch.isfinite(loss):
+                    raise RuntimeError(f"Non-finite training loss ({loss.item()}) at epoch {epoch + 1}, step "
+                                       f"{state['step_in_epoch'] + 1} (global step {state['step'] + 1}); the "
+                                       f"last good checkpoint {str(last_path)!r} is kept. Lower lr or check the data")
+                optimizer.zero_grad(set_to_none=True)
+                grad_scaler.scale(loss).backward()
+                grad_scaler.unscale_(optimizer)
+                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                grad_scaler.step(optimizer)
+                grad_scaler.update()
+                scheduler.step()
+                state["step"] += 1
+                state["step_in_epoch"] += 1
+                run["loss"] += loss.item() * len(x)
+                run["mae"] += (pred - y).abs().sum().item() * scaler_y.std
+                run["n"] += len(x)
+                bar.set_postfix(loss=f"{loss.item():.4f}")
+                if state["step"] % cfg.save_every == 0 and rank == 0:
+                    _save(checkpoint(), last_path)
+            bar.close()
+
+            stats = torch.tensor([run["loss"], run["mae"], run["n"]], dtype=torch.float64, device=device)
+            if world > 1:
+                dist.all_reduce(stats)
+            pred, y = _predict(model, val_loader, device)  # every rank: same weights, same fixed noise
+            true_dex, pred_dex = scaler_y.inverse(y[:, 0]), scaler_y.inverse(pred[:, 0])
+            row = dict(epoch=epoch + 1, train_loss=stats[0].item() / stats[2].item(),
+                       train_mae=stats[1].item() / stats[2].item(),
+                       val_loss=loss_fn(torch.from_numpy(pred), torch.from_numpy(y)).item(),
+                       val_mae=mae(true_dex, pred_dex), val_r2=r2(true_dex, pred_dex),
+                       lr=scheduler.get_last_lr()[0], time=time.perf_counter() - t0)
+            if world > 1:  # rank 0's value, so that every rank takes the same early-stopping decision
+                val_mae = torch.tensor(row["val_mae"], dtype=torch.float64, device=device)
+                dist.broadcast(val_mae, 0)
+                row["val_mae"] = val_mae.item()
+            improved = row["val_mae"] < state["best_val_mae"]
+            state.update(epoch=epoch + 1, step_in_epoch=0, history=state["history"] + [row],
+                         running=dict(loss=0.0, mae=0.0, n=0),
+                         bad_epochs=0 if improved else state["bad_epochs"] + 1)
+            if improved:
+                state.update(best_val_mae=row["val_mae"], best_epoch=epoch + 1)
+            state["finished"] = state["epoch"] >= cfg.epochs or state["bad_epochs"] >= cfg.patience
+            if rank == 0:
+                ckpt = checkpoint()
+                _save(ckpt, last_path)
+                if improved:
+                    _save(ckpt, best_path)
+                pd.DataFrame(state["history"]).to_csv(run_dir / "history.csv", index=False)
+                tqdm.write(f"{cfg.arch} epoch {epoch + 1}/{cfg.epochs}: train_loss {row['train_loss']:.4f}  "
+                           f"val_mae {row['val_mae']:.4f} dex  val_r2 {row['val_r2']:.4f}"
+                           + ("  (best)" if improved else ""), file=sys.stderr)
+
+    if world > 1:
+        dist.destroy_process_group()
+    return evaluate(run_dir, "test", dataset_dir, device=str(device)) if rank == 0 else {}
+
+
+def evaluate(run_dir, split: str = "test", dataset_dir=None, device: str = "auto") -> dict:
+    """Evaluate the best checkpoint of a run on one split (fixed noise realization, seed 42).
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        A run folder holding ``best.pt``.
+    split : {"test", "val", "train"}
+    dataset_dir : str or Path, optional
+        Defaults to the dataset the run was trained on.
+    device : str
+
+    Returns
+    -------
+    dict
+        ``regression_metrics`` (n, r2, mae, rmse, sigma_robust, bias) plus split, arch, best_epoch; also written
+        to ``metrics.json`` (test) or ``<split>_metrics.json``, next to ``<split>_predictions.csv``
+        (true, pred and the split's params).
+
+    Raises
+    ------
+    FileNotFoundError
+        No ``best.pt`` in ``run_dir`` or no such split.
+    RuntimeError
+        The test split during training (see :func:`specvit_core.data.lock_test_split`).
+    """
+    run_dir, device = Path(run_dir), resolve_device(device)
+    ckpt = load_checkpoint(run_dir / "best.pt")
+    cfg = TrainConfig(**ckpt["config"])
+    model = build_model(**{k: v for k, v in ckpt["model_config"].items() if k != "family"})
+    model.load_state_dict(ckpt["model"])
+    data = read_split(dataset_dir or ckpt["dataset_dir"], split)
+    scaler_y = LabelScaler.from_state_dict(ckpt["label_scaler"])
+    true = data.labels(cfg.label)
+    ds = NoisySpectra(data.flux, data.error, scaler_y.transform(true), noise="fixed", seed=FIXED_NOISE_SEED,
+                      alpha=cfg.noise_alpha)
+    pred, _ = _predict(model.to(device), _loader(ds, cfg.batch_size, device, 0), device)
+    pred = scaler_y.inverse(pred[:, 0])
+    pd.concat([pd.DataFrame({"true": true, "pred": pred}), data.params], axis=1).to_csv(
+        run_dir / f"{split}_predictions.csv", index=False)
+    metrics = dict(regression_metrics(true, pred), split=split, arch=cfg.arch, size=cfg.size, profile=cfg.profile,
+                   best_epoch=ckpt["best_epoch"])
+    name = "metrics.json" if split == "test" else f"{split}_metrics.json"
+    (run_dir / name).write_text(json.dumps(metrics, indent=2))
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry ``specvit train`` (also ``torchrun --nproc_per_node=K -m specvit_core.train ...``)."""
+    parser = argparse.ArgumentParser(
+        prog="specvit train", description="Train one architecture on a simulated dataset and evaluate it on the "
+        "test split. Loss, learning rate and weight decay default to the paper's Table 1 for the family; epochs, "
+        "batch size, patience and model size to the profile. An interrupted run resumes from its last.pt.")
+    parser.add_argument("--arch", required=True, choices=list_models(), metavar="ARCH",
+                        help=f"architecture: {', '.join(list_models())}")
+    parser.add_argument("--profile", default="quick", choices=list(PROFILES), help="profile (default: quick)")
+    parser.add_argument("--epochs", type=int, help="override the profile's epochs")
+    parser.add_argument("--batch-size", type=int, help="override the profile's batch size")
+    parser.add_argument("--lr", type=float, help="override Table 1's learning rate")
+    parser.add_argument("--seed", type=int, default=42, help="training seed (default: 42)")
+    parser.add_argument("--max-train", type=int, help="use only the first N training spectra")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
+    parser.add_argument("--num-workers", type=int, help="DataLoader workers (default: 0 on CPU, <= 8 on CUDA)")
+    parser.add_argument("--data", type=Path, help="dataset folder (default: data/<profile>)")
+    parser.add_argument("--runs", type=Path, help="runs folder; the run goes to RUNS/<arch> (default: runs/<profile>)")
+    parser.add_argument("--no-resume", action="store_true", help="start afresh even if RUNS/<arch>/last.pt exists")
+    args = parser.parse_args(argv)
+    config = TrainConfig(arch=args.arch, profile=args.profile, epochs=args.epochs, batch_size=args.batch_size,
+                         lr=args.lr, seed=args.seed, max_train=args.max_train, device=args.device,
+                         num_workers=args.num_workers)
+    run_dir = (args.runs or runs_dir(args.profile)) / args.arch
+    metrics = train(config, args.data or data_dir(args.profile), run_dir, resume=not args.no_resume)
+    if metrics:
+        print(json.dumps(metrics, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

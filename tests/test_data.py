@@ -1,0 +1,179 @@
+"""Reader of the HDF5 splits, on-the-fly noise (paper eq. 3), label normalization and the test-split guardrail."""
+import shutil
+
+import h5py
+import numpy as np
+import pytest
+from conftest import toy_spectra, write_split
+
+from specvit_core.data import FLUX_KEY, PARAMS_KEY, LabelScaler, NoisySpectra, fixed_noisy, lock_test_split, read_split
+
+
+def test_read_split_concatenates_train_shards_in_order(tiny_dataset):
+    split = read_split(tiny_dataset, "train")
+    shards = []
+    for name in ("train_000.h5", "train_001.h5"):
+        with h5py.File(tiny_dataset / name) as f:
+            shards.append((f[FLUX_KEY][:], f[PARAMS_KEY]["log_g"]))
+    np.testing.assert_array_equal(split.flux, np.concatenate([s[0] for s in shards]))
+    np.testing.assert_array_equal(split.labels("log_g"), np.concatenate([s[1] for s in shards]))
+    assert split.flux.dtype == split.error.dtype == np.float32 and split.wave.shape == (4096,)
+    assert {"T_eff", "log_g", "M_H", "mag", "snr", "seeing", "moon_phase", "norm"} <= set(split.params.columns)
+
+
+@pytest.mark.parametrize("max_rows", [100, 150])  # inside the first shard, and across both
+def test_max_rows_is_a_prefix(tiny_dataset, max_rows):
+    full, part = read_split(tiny_dataset, "train"), read_split(tiny_dataset, "train", max_rows=max_rows)
+    assert len(part) == len(part.params) == max_rows
+    np.testing.assert_array_equal(part.error, full.error[:max_rows])
+    assert part.params.equals(full.params.iloc[:max_rows])
+
+
+def test_real_survey_params_with_only_log_g_and_targetid(tmp_path):
+    wave, flux, error, _ = toy_spectra(5, seed=9)
+    params = np.zeros(5, dtype=[("targetid", "i8"), ("log_g", "f8")])
+    params["targetid"], params["log_g"] = np.arange(100, 105), np.linspace(1, 5, 5)
+    write_split(tmp_path / "val.h5", wave, flux, error, params, split="val")
+    split = read_split(tmp_path, "val")
+    assert list(split.params.columns) == ["targetid", "log_g"]
+    np.testing.assert_array_equal(split.params["targetid"], np.arange(100, 105))
+
+
+def test_bad_dataset_folders(tiny_dataset, tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        read_split(tmp_path / "nowhere", "train")
+    with pytest.raises(ValueError, match="Unknown split 'validation'; valid splits are: train, val, test"):
+        read_split(tiny_dataset, "validation")
+    with pytest.raises(FileNotFoundError, match=r"expected train_000\.h5"):
+        read_split(tmp_path, "train")
+    with pytest.raises(ValueError, match="max_rows must be a positive integer"):
+        read_split(tiny_dataset, "val", max_rows=0)
+    with pytest.raises(KeyError, match="Unknown label 'logg'; the params table has: T_eff, log_g"):
+        read_split(tiny_dataset, "val").labels("logg")
+
+
+def _corrupt(tmp_path, **change):
+    """A val.h5 written from toy spectra with one array replaced (None: dataset left out)."""
+    arrays = dict(zip(("wave", "flux", "error", "params"), toy_spectra(4, seed=5), strict=True), **change)
+    with h5py.File(tmp_path / "val.h5", "w") as f:
+        keys = dict(wave="spectrumdataset/wave", flux=FLUX_KEY, error="dataset/arrays/error/value", params=PARAMS_KEY)
+        for name, value in arrays.items():
+            if value is not None:
+                f[keys[name]] = value
+
+
+def test_bad_files(tmp_path):
+    _corrupt(tmp_path, error=None)
+    with pytest.raises(ValueError, match="missing HDF5 dataset 'dataset/arrays/error/value'"):
+        read_split(tmp_path, "val")
+    _corrupt(tmp_path, error=np.ones((4, 4000), np.float32))
+    with pytest.raises(ValueError, match=r"shapes disagree: wave \(4096,\), flux \(4, 4096\), error \(4, 4000\)"):
+        read_split(tmp_path, "val")
+    flux = toy_spectra(4, seed=5)[1]
+    flux[2, 10] = np.nan
+    _corrupt(tmp_path, flux=flux)
+    with pytest.raises(ValueError, match=r"flux has NaN/inf values in 1 spectra \(first row 2\)"):
+        read_split(tmp_path, "val")
+    _corrupt(tmp_path, params=np.arange(4.0))
+    with pytest.raises(ValueError, match="must be a compound"):
+        read_split(tmp_path, "val")
+
+
+def test_file_of_another_split_is_refused(tiny_dataset, tmp_path):
+    shutil.copy(tiny_dataset / "test.h5", tmp_path / "val.h5")
+    with pytest.raises(ValueError, match="the file says split='test' but is read as 'val'"):
+        read_split(tmp_path, "val")
+
+
+def test_shards_with_different_wavelength_grids_are_refused(tiny_dataset, tmp_path):
+    shutil.copy(tiny_dataset / "train_000.h5", tmp_path / "train_000.h5")
+    wave, flux, error, params = toy_spectra(3, seed=8)
+    write_split(tmp_path / "train_001.h5", wave + 0.1, flux, error, params)
+    with pytest.raises(ValueError, match="wavelength grid differs"):
+        read_split(tmp_path, "train")
+
+
+def test_test_split_is_locked_during_training(tiny_dataset):
+    with lock_test_split():
+        assert len(read_split(tiny_dataset, "val")) == 64
+        with pytest.raises(RuntimeError, match="test split is locked during training"):
+            read_split(tiny_dataset, "test")
+    assert len(read_split(tiny_dataset, "test")) == 64  # released afterwards
+
+
+@pytest.fixture
+def flat():
+    """Spectra far above zero (so that clipping never acts) with heteroscedastic errors."""
+    rng = np.random.default_rng(0)
+    flux = np.full((8, 4096), 5.0, np.float32)
+    error = rng.uniform(0.05, 0.5, (8, 4096)).astype(np.float32)
+    return flux, error, np.linspace(-1, 1, 8)
+
+
+@pytest.mark.parametrize("alpha", [1.0, 2.5])
+def test_noise_follows_eq3(flat, alpha):
+    flux, error, y = flat
+    ds = NoisySpectra(flux, error, y, alpha=alpha)
+    eps = np.stack([(ds[i][0].numpy() - flux[i]) / (alpha * error[i]) for i in range(len(ds))])
+    assert abs(eps.mean()) < 0.01 and abs(eps.std() - 1) < 0.01  # eps ~ N(0, 1), 32768 draws
+    assert ds[3][1].shape == (1,) and ds[3][1].item() == pytest.approx(y[3])
+
+
+def test_fresh_noise_changes_each_epoch_and_is_reproducible(flat):
+    a, b = NoisySpectra(*flat, seed=7), NoisySpectra(*flat, seed=7)
+    x0 = a[2][0]
+    assert np.array_equal(x0, a[2][0]) and np.array_equal(x0, b[2][0])  # seeded by (seed, epoch, index)
+    a.set_epoch(1)
+    assert not np.array_equal(x0, a[2][0])
+    assert not np.array_equal(x0, NoisySpectra(*flat, seed=8)[2][0])
+
+
+def test_fixed_noise_is_one_realization(flat):
+    ds = NoisySpectra(*flat, noise="fixed")
+    first = np.stack([ds[i][0].numpy() for i in range(len(ds))])
+    ds.set_epoch(5)
+    again = np.stack([ds[i][0].numpy() for i in range(len(ds))])
+    np.testing.assert_array_equal(first, again)
+    np.testing.assert_array_equal(first, fixed_noisy(flat[0], flat[1], seed=42))  # what baselines see
+    np.testing.assert_array_equal(first[:3], fixed_noisy(flat[0][:3], flat[1][:3]))  # a prefix keeps its noise
+
+
+def test_negative_flux_is_clipped_at_zero():
+    flux, error = np.full((1, 4096), 0.01, np.float32), np.ones((1, 4096), np.float32)
+    x = NoisySpectra(flux, error, [3.0])[0][0].numpy()
+    assert x.min() == 0.0
+    assert np.mean(x == 0) == pytest.approx(0.496, abs=0.03)  # P(0.01 + eps < 0) for eps ~ N(0, 1)
+
+
+def test_alpha_zero_returns_clean_flux(flat):
+    ds = NoisySpectra(*flat, alpha=0.0)
+    np.testing.assert_array_equal(ds[4][0].numpy(), flat[0][4])
+
+
+def test_bad_dataset_arguments(flat):
+    flux, error, y = flat
+    with pytest.raises(ValueError, match="noise must be 'fresh' or 'fixed'; got 'gaussian'"):
+        NoisySpectra(flux, error, y, noise="gaussian")
+    with pytest.raises(ValueError, match="alpha must be a finite number >= 0; got -1"):
+        NoisySpectra(flux, error, y, alpha=-1)
+    with pytest.raises(ValueError, match=r"labels N long; got flux \(8, 4096\), error \(8, 4096\), labels \(7,\)"):
+        NoisySpectra(flux, error, y[:7])
+
+
+def test_label_scaler_round_trip():
+    y = np.random.default_rng(1).uniform(1, 5, 500)
+    scaler = LabelScaler().fit(y)
+    z = scaler.transform(y)
+    assert abs(z.mean()) < 1e-12 and z.std() == pytest.approx(1)
+    np.testing.assert_allclose(scaler.inverse(z), y, rtol=1e-14)
+    restored = LabelScaler.from_state_dict(scaler.state_dict())
+    np.testing.assert_array_equal(restored.transform(y), z)
+
+
+def test_label_scaler_bad_input():
+    with pytest.raises(ValueError, match="constant"):
+        LabelScaler().fit([3.0, 3.0])
+    with pytest.raises(ValueError, match="1 non-finite"):
+        LabelScaler().fit([3.0, np.nan])
+    with pytest.raises(RuntimeError, match="not fitted"):
+        LabelScaler().transform([1.0])

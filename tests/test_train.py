@@ -1,0 +1,188 @@
+"""The training engine: Table 1 defaults, run folder contents, exact resume, guardrails and bad input."""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from specvit_core.metrics import regression_metrics
+from specvit_core.models import build_model
+from specvit_core.train import TrainConfig, evaluate, load_checkpoint, main, train
+
+# A hybrid model with dropout, so that exact resume also needs the restored RNG state.
+SMALL = dict(arch="convstem_lstm", profile="smoke", batch_size=32, max_train=128, overrides=dict(dropout=0.1))
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Smoke models gain nothing from threads; one thread avoids stalls on a busy 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("arch, loss, lr, wd", [
+    ("specvit", "l1", 1e-4, 1e-2), ("convstem_lstm", "mse", 3e-4, 1e-4),
+    ("bilstm", "mse", 3e-4, 1e-4), ("resnet18_1d", "mse", 3e-4, 1e-4), ("deep_cnn", "mse", 3e-4, 1e-4),
+])
+def test_table1_defaults_follow_the_family(arch, loss, lr, wd):
+    cfg = TrainConfig(arch=arch, profile="quick").resolved(build_model(arch, "smoke").config["family"])
+    assert (cfg.loss, cfg.lr, cfg.weight_decay) == (loss, lr, wd)
+    assert (cfg.size, cfg.epochs, cfg.batch_size, cfg.patience) == ("quick", 12, 64, 4)  # the quick profile
+    kept = TrainConfig(arch=arch, loss="l1", lr=5e-5, epochs=3).resolved("cnn")  # explicit values win
+    assert (kept.loss, kept.lr, kept.epochs) == ("l1", 5e-5, 3)
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_dataset, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("runs") / "convstem_lstm"
+    config = TrainConfig(arch="convstem_lstm", profile="smoke", epochs=4, patience=4, batch_size=32, lr=3e-3)
+    return run_dir, train(config, tiny_dataset, run_dir)
+
+
+def test_run_folder_contents(trained, tiny_dataset):
+    run_dir, metrics = trained
+    history = pd.read_csv(run_dir / "history.csv")
+    assert list(history.columns) == ["epoch", "train_loss", "train_mae", "val_loss", "val_mae", "val_r2", "lr", "time"]
+    assert list(history.epoch) == [1, 2, 3, 4]
+    assert history.train_loss.iloc[-1] < 0.5 * history.train_loss.iloc[0]  # it learns the toy log g signal
+    assert history.lr.is_monotonic_decreasing and history.lr.iloc[-1] == pytest.approx(1e-5)  # cosine to eta_min
+    best = load_checkpoint(run_dir / "best.pt")  # weights_only=True
+    assert best["best_epoch"] == history.epoch[history.val_mae.idxmin()]
+    assert best["best_val_mae"] == history.val_mae.min() < history.val_mae.iloc[0]
+    assert best["config"]["arch"] == "convstem_lstm" and best["config"]["size"] == "smoke"
+    assert set(best["label_scaler"]) == {"mean", "std"}
+    predictions = pd.read_csv(run_dir / "test_predictions.csv")
+    assert len(predictions) == 64 and {"true", "pred", "log_g", "snr", "seeing"} <= set(predictions.columns)
+    np.testing.assert_array_equal(predictions.true, predictions.log_g)
+    stored = json.loads((run_dir / "metrics.json").read_text())
+    assert stored == metrics
+    recomputed = regression_metrics(predictions.true, predictions.pred)
+    assert {k: stored[k] for k in recomputed} == pytest.approx(recomputed)
+    assert json.loads((run_dir / "config.json").read_text())["loss"] == "mse"  # Table 1, hybrid family
+
+
+def test_evaluate_on_val_reproduces_the_training_validation(trained):
+    run_dir, _ = trained
+    metrics = evaluate(run_dir, "val")  # same checkpoint, same fixed noise realization as during training
+    assert metrics["mae"] == pytest.approx(load_checkpoint(run_dir / "best.pt")["best_val_mae"], rel=1e-6)
+    assert len(pd.read_csv(run_dir / "val_predictions.csv")) == metrics["n"] == 64
+
+
+def test_finished_run_is_only_re_evaluated(trained, tiny_dataset):
+    run_dir, metrics = trained
+    before = load_checkpoint(run_dir / "last.pt")
+    config = TrainConfig(arch="convstem_lstm", profile="smoke", epochs=4, patience=4, batch_size=32, lr=3e-3)
+    assert train(config, tiny_dataset, run_dir) == metrics
+    assert load_checkpoint(run_dir / "last.pt")["step"] == before["step"]
+
+
+def test_checkpoint_of_another_architecture_or_config_is_refused(trained, tiny_dataset):
+    run_dir, _ = trained
+    with pytest.raises(ValueError, match="is for architecture 'convstem_lstm' .* not 'lstmformer'"):
+        train(TrainConfig(arch="lstmformer", profile="smoke"), tiny_dataset, run_dir)
+    config = TrainConfig(arch="convstem_lstm", profile="smoke", epochs=4, patience=4, batch_size=32, lr=1e-3)
+    with pytest.raises(ValueError, match=r"different configuration .*'lr': \(0\.003, 0\.001\)"):
+        train(config, tiny_dataset, run_dir)
+
+
+def _weights(run_dir):
+    return load_checkpoint(run_dir / "last.pt")
+
+
+def _identical(a, b) -> bool:
+    """Exact equality of nested checkpoint containers (tensors bit for bit)."""
+    if isinstance(a, torch.Tensor):
+        return torch.equal(a, b)
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_identical(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(map(_identical, a, b))
+    return a == b
+
+
+def test_resume_is_bit_identical(tiny_dataset, tmp_path):
+    config = TrainConfig(**SMALL, epochs=2, save_every=3)  # 4 steps per epoch
+    straight = train(config, tiny_dataset, tmp_path / "straight")
+    reference = _weights(tmp_path / "straight")
+    for name, pause in (("between_epochs", 4), ("mid_epoch", 6)):
+        paused = train(TrainConfig(**SMALL, epochs=2, save_every=3, max_steps=pause), tiny_dataset, tmp_path / name)
+        assert paused == {"status": "paused", "epoch": pause // 4, "step": pause}
+        assert not (tmp_path / name / "metrics.json").exists()
+        assert train(config, tiny_dataset, tmp_path / name) == straight
+        resumed = _weights(tmp_path / name)
+        for key in ("model", "optimizer", "scheduler", "rng"):
+            assert _identical(reference[key], resumed[key]), (name, key)
+        history = [pd.read_csv(tmp_path / d / "history.csv").drop(columns="time") for d in ("straight", name)]
+        pd.testing.assert_frame_equal(*history)
+
+
+def test_different_seed_gives_different_weights(tiny_dataset, tmp_path):
+    train(TrainConfig(**SMALL, epochs=1), tiny_dataset, tmp_path / "a")
+    train(TrainConfig(**SMALL, epochs=1, seed=3), tiny_dataset, tmp_path / "b")
+    a, b = _weights(tmp_path / "a")["model"], _weights(tmp_path / "b")["model"]
+    assert not all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_nan_loss_stops_with_the_last_good_checkpoint(tiny_dataset, tmp_path):
+    config = TrainConfig(**SMALL, epochs=2, lr=1e30, save_every=1)  # weights blow up after the first update
+    with pytest.raises(RuntimeError, match=r"Non-finite training loss \(\w+\) at epoch 1, step \d+") as failure:
+        train(config, tiny_dataset, tmp_path / "run")
+    failed_step = int(re.search(r"global step (\d+)", str(failure.value)).group(1))
+    last = _weights(tmp_path / "run")  # saved after every step: the one before the failure, finite
+    assert last["step"] == failed_step - 1 >= 1
+    assert all(torch.isfinite(v).all() for v in last["model"].values())
+
+
+def test_test_split_is_read_only_after_training(tiny_dataset, tmp_path):
+    dataset = tmp_path / "data"
+    shutil.copytree(tiny_dataset, dataset)
+    (dataset / "test.h5").unlink()
+    with pytest.raises(FileNotFoundError, match=r"No test split .* expected test\.h5"):
+        train(TrainConfig(**SMALL, epochs=1), dataset, tmp_path / "run")
+    assert (tmp_path / "run" / "best.pt").is_file() and len(pd.read_csv(tmp_path / "run" / "history.csv")) == 1
+
+
+def test_bad_configuration(tiny_dataset, tmp_path):
+    with pytest.raises(ValueError, match="Unknown model name 'vit9'; valid names are: specvit, "):
+        train(TrainConfig(arch="vit9", profile="smoke"), tiny_dataset, tmp_path)
+    with pytest.raises(ValueError, match="Unknown profile 'huge'; valid profiles are: smoke, quick, cpu, paper"):
+        train(TrainConfig(arch="bilstm", profile="huge"), tiny_dataset, tmp_path)
+    with pytest.raises(ValueError, match="loss must be one of l1, mse; got 'huber'"):
+        TrainConfig(arch="bilstm", loss="huber").resolved("recurrent")
+    with pytest.raises(ValueError, match="lr=-0.1 is out of range"):
+        TrainConfig(arch="bilstm", lr=-0.1).resolved("recurrent")
+    with pytest.raises(ValueError, match="device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got 'gpu0'"):
+        train(TrainConfig(arch="bilstm", profile="smoke", device="gpu0"), tiny_dataset, tmp_path)
+    with pytest.raises(ValueError, match="fewer than batch_size=64"):
+        train(TrainConfig(**{**SMALL, "max_train": 40, "batch_size": 64}), tiny_dataset, tmp_path / "r")
+
+
+def test_command_line(tiny_dataset, tmp_path, capsys):
+    main(["--arch", "convstem_lstm", "--profile", "smoke", "--epochs", "1", "--batch-size", "32",
+          "--max-train", "64", "--data", str(tiny_dataset), "--runs", str(tmp_path)])
+    printed = json.loads(capsys.readouterr().out)  # epoch lines go to stderr, the metrics to stdout
+    assert printed == json.loads((tmp_path / "convstem_lstm" / "metrics.json").read_text())
+    with pytest.raises(SystemExit):
+        main(["--arch", "vit9"])
+    assert "invalid choice: 'vit9'" in capsys.readouterr().err
+
+
+def test_torchrun_data_parallel_on_cpu(tiny_dataset, tmp_path):
+    """Two processes (gloo backend) share each epoch: half the steps, one set of files written by rank 0."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+               "-m", "specvit_core.train", "--arch", "convstem_lstm", "--profile", "smoke", "--epochs", "2",
+               "--batch-size", "32", "--data", str(tiny_dataset), "--runs", str(tmp_path)]
+    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    run_dir = tmp_path / "convstem_lstm"
+    assert json.loads((run_dir / "config.json").read_text())["world_size"] == 2
+    assert _weights(run_dir)["step"] == 2 * 256 // (2 * 32)  # 2 epochs of 256 spectra over 2 ranks x 32
+    assert json.loads((run_dir / "metrics.json").read_text())["n"] == 64
