@@ -252,12 +252,14 @@ def ensure_dataset(profile: str, out_dir: str | Path | None = None, grid: Templa
 
     config = SimulationConfig.from_profile(profile, **overrides)
     out_dir = Path(out_dir or data_dir(profile))
+    grid = grid if grid is not None else load_grid(config.grid, progress=progress)
     manifest = out_dir / "manifest.json"
     if manifest.exists():
-        existing = json.loads(manifest.read_text())["config"]
-        if existing != config.to_dict():
-            raise FileExistsError(f"{out_dir} holds a dataset with another configuration ({existing}); remove it or "
-                                  "choose another folder")
+        existing = json.loads(manifest.read_text())
+        if existing["config"] != config.to_dict() or existing["grid_meta"] != grid.meta:
+            raise FileExistsError(
+                f"{out_dir} holds a dataset made with another configuration or template grid; remove the folder "
+                f"(or run `specvit simulate --profile {profile} --overwrite`) to make it anew")
         return out_dir
     generate_dataset(out_dir, config, grid, progress=progress)
     return out_dir

@@ -174,10 +174,12 @@ def embedded_grid(model: LineModel = LineModel(), axes: dict | None = None, cach
     from ..config import cache_dir as default_cache
 
     axes = axes or BOSZ_AXES
-    path = Path(cache_dir or default_cache()) / f"embedded_{_grid_key(model, axes)}.h5"
+    key = _grid_key(model, axes)
+    path = Path(cache_dir or default_cache()) / f"embedded_{key}.h5"
     if path.exists():
         return TemplateGrid.load(path)
     grid = build_embedded_grid(model, axes, progress=progress)
+    grid.meta["key"] = f"embedded_{key}"
     grid.save(path)
     return grid
 

@@ -1,0 +1,135 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 4. Training one architecture
+#
+# **Learning goals.** How the paper trains its networks (section 3.7, Table 1, Figure 5): z-scored log g labels,
+# fresh heteroscedastic noise drawn from the stored sigma every epoch (eq. 3), AdamW with a cosine schedule,
+# gradient clipping, the best checkpoint by validation MAE, and early stopping; then what the trained model gets
+# right and wrong on the test split.
+#
+# Re-run for another model with `papermill notebooks/04_train.ipynb out.ipynb -p arch bilstm`, or from the shell with
+# `specvit train --arch bilstm --profile quick` (the same run folder). A finished run is reused, an interrupted one
+# resumes from its last checkpoint, and a GPU is used when present.
+
+# %% tags=["parameters"]
+import os
+
+profile = os.environ.get("SPECVIT_PROFILE", "quick")  # smoke | quick | cpu | paper
+arch = "convstem_lstm"  # any name of `specvit models`
+epochs = None  # None: the profile's epochs
+
+# %%
+import json
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from IPython.display import Markdown, display
+
+from specvit_core.config import runs_dir
+from specvit_core.metrics import metrics_by_stellar_type
+from specvit_core.report import profile_banner
+from specvit_core.simulate import ensure_dataset
+from specvit_core.train import TrainConfig, train
+
+display(Markdown(profile_banner(profile)))
+
+# %% [markdown]
+# ## 4.1 The run
+#
+# The dataset of the profile (made by chapter 1, or now) and the run folder `runs/<profile>/<arch>/` with its
+# configuration, history, checkpoints, test predictions and metrics.
+
+# %%
+dataset = ensure_dataset(profile)
+run_dir = runs_dir(profile) / arch
+config = TrainConfig(arch=arch, profile=profile, epochs=epochs)
+metrics = train(config, dataset, run_dir)
+run_config = json.loads((run_dir / "config.json").read_text())
+display(pd.Series(run_config, dtype=object).to_frame("value"))
+
+# %% [markdown]
+# ## 4.2 Training curves (Figure 5)
+#
+# Training and validation MAE, validation R^2 and the loss by epoch; the dashed line marks the epoch whose
+# checkpoint was kept (best validation MAE).
+
+# %%
+history = pd.read_csv(run_dir / "history.csv")
+best = int(metrics["best_epoch"])
+fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
+axes[0].plot(history.epoch, history.train_mae, label="train")
+axes[0].plot(history.epoch, history.val_mae, label="validation")
+axes[0].set(ylabel="MAE [dex]")
+axes[1].plot(history.epoch, history.val_r2, color="tab:green")
+axes[1].set(ylabel="validation $R^2$")
+axes[2].plot(history.epoch, history.train_loss, label="train")
+axes[2].plot(history.epoch, history.val_loss, label="validation")
+axes[2].set(ylabel=f"loss ({run_config['loss']})")
+for ax in axes:
+    ax.axvline(best, ls="--", color="0.5")
+    ax.set_xlabel("epoch")
+axes[0].legend()
+plt.tight_layout()
+
+# %% [markdown]
+# ## 4.3 Test metrics
+#
+# On the test split with its one fixed noise realization (seed 42): R^2, MAE, robust scatter
+# sigma_robust = 1.4826 MAD of the residuals, and bias.
+
+# %%
+display(pd.Series(metrics).to_frame(arch))
+
+# %% [markdown]
+# ## 4.4 Predicted against true log g
+#
+# Each test spectrum coloured by its SNR; the right panel shows the residuals against true log g, where the
+# regression toward the mean at the edges of the label range is visible.
+
+# %%
+pred = pd.read_csv(run_dir / "test_predictions.csv")
+fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
+sc = axes[0].scatter(pred.true, pred.pred, c=np.log10(pred.snr), s=6, cmap="viridis")
+axes[0].plot([1, 5], [1, 5], "k--", lw=1)
+axes[0].set(xlabel="true log g", ylabel="predicted log g", aspect="equal")
+plt.colorbar(sc, ax=axes[0], label="log10 SNR")
+axes[1].scatter(pred.true, pred.pred - pred.true, s=6, alpha=0.5)
+axes[1].axhline(0, color="k", lw=1)
+axes[1].set(xlabel="true log g", ylabel="residual [dex]")
+plt.tight_layout()
+
+# %% [markdown]
+# ## 4.5 Residuals by SNR and by stellar type
+#
+# The scatter grows as the SNR falls; by stellar type (giants log g < 2.5, subgiants 2.5-4, dwarfs > 4).
+
+# %%
+fig, ax = plt.subplots(figsize=(6, 4))
+ax.scatter(pred.snr, pred.pred - pred.true, s=6, alpha=0.5)
+ax.set(xscale="log", xlabel="median per-pixel SNR", ylabel="residual [dex]")
+ax.axhline(0, color="k", lw=1)
+plt.tight_layout()
+display(metrics_by_stellar_type(pred.true.to_numpy(), pred.pred.to_numpy()).round(3))
+
+# %% [markdown]
+# ## About
+#
+# The engine is `specvit_core/train.py`; the run folder holds `config.json`, `history.csv`, `last.pt`, `best.pt`,
+# `test_predictions.csv` and `metrics.json`. Checkpoints load with `torch.load(..., weights_only=True)`. On a GPU,
+# mixed precision and DataLoader workers are switched on automatically; several GPUs: `torchrun --nproc_per_node=K
+# -m specvit_core.train --arch convstem_lstm --profile paper`.

@@ -1,0 +1,326 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 6. The Fisher-information ceiling
+#
+# **Learning goals.** How well *any* unbiased estimator could infer log g from our simulated spectra (the paper's
+# section 5.1.4 and appendices C and J): the Jacobian of the spectrum with respect to (T_eff, log g, [M/H]), the
+# Fisher matrix under the simulator's noise, the Cramér-Rao bound marginalized over T_eff and [M/H] by a Schur
+# complement, and its translation into an R² ceiling, R²_max = 1 - CRLB / Var(log g). We rebuild Table 13's
+# ceiling, Figure 1 (right) and Figure 12, map the ceiling over the HR plane, and read the low-SNR ceiling
+# point-wise.
+#
+# Every number on this page is computed here by `specvit_core.fisher`; re-run it at another profile with
+# `papermill notebooks/06_fisher.ipynb out.ipynb -p profile smoke`.
+
+# %% tags=["parameters"]
+import os
+
+profile = os.environ.get("SPECVIT_PROFILE", "quick")  # smoke | quick | cpu | paper
+grid_source = "embedded"  # or the path of a folder of BOSZ files
+map_mag = 22.0  # magnitude of the ceiling map (section 6.4)
+low_mag = 22.5  # the lowest-SNR bin of Table 13 (section 6.6)
+
+# %%
+import time
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from IPython.display import Markdown, display
+
+from specvit_core import fisher, metrics
+from specvit_core.config import runs_dir
+from specvit_core.report import profile_banner
+from specvit_core.simulate import PAPER_SNR, SimulationConfig
+from specvit_core.spectra import load_grid
+from specvit_core.spectra.embedded import EmbeddedStars, LineModel
+from specvit_core.spectra.linelist import weak_line_forest
+
+display(Markdown(profile_banner(profile)))
+
+# %% [markdown]
+# ## 6.1 What the ceiling is computed on
+#
+# The networks see median-normalized spectra, x = f / median(f), with sigma divided by the same median (the
+# simulator's `median_normalize`), so the Fisher information is computed on x and its sigma. The forward model is
+# the cubic-spline interpolant of the normalized template nodes. The noise is the simulator's photon-noise chain
+# for 12 x 900 s exposures at **fixed** observing conditions, the midpoints of Table 2's ranges (the paper's
+# appendix J does not say which conditions it fixed). The ceiling grid is that of appendix J.1; at the smoke
+# profile every other node along each axis is used.
+
+# %%
+grid = load_grid(grid_source)
+stride = 2 if profile == "smoke" else 1
+axes = fisher.ceiling_axes(grid, stride=stride)
+config = SimulationConfig.from_profile(profile)
+label_variance = (config.logg_range[1] - config.logg_range[0]) ** 2 / 12
+display(pd.Series(fisher.MEDIAN_CONDITIONS, name="fixed condition").to_frame())
+print(", ".join(f"{a}: {v[0]:g}..{v[-1]:g} ({v.size} nodes)" for a, v in axes.items())
+      + f"; Var(log g) = {label_variance:.3f} dex^2 (uniform labels in {config.logg_range})")
+
+# %% [markdown]
+# ## 6.2 Jacobians two ways
+#
+# The paper differentiates by central finite differences along the grid axes with the grid spacing as step (eq.
+# J.1). We also take the exact derivative of the spline interpolant. For uniform nodes the two are tied by
+# (s'ᵢ₋₁ + 4 s'ᵢ + s'ᵢ₊₁)/6 = central difference, so they differ only where the derivative itself curves over a
+# grid step. The mismatch is measured in the noise-weighted norm |(J_fd - J_exact)/σ| / |J_exact/σ| at i = 21.5.
+
+# %%
+start = time.perf_counter()
+labels, x, jac_fd = fisher.normalized_jacobian(grid, axes, "finite_difference")
+_, _, jac_exact = fisher.normalized_jacobian(grid, axes, "exact")
+sigma_215, _ = fisher.normalized_sigma(grid, axes, 21.5)
+mismatch = pd.DataFrame(fisher.jacobian_mismatch(jac_fd, jac_exact, sigma_215), columns=fisher.AXES)
+print(f"{len(labels)} grid points, both Jacobians in {time.perf_counter() - start:.1f} s")
+display(mismatch.describe(percentiles=[0.5, 0.9, 0.99]).T[["50%", "90%", "99%", "max"]].round(3))
+
+# %% [markdown]
+# The full ceiling (every node, every magnitude) with each Jacobian; the timing is that of this machine.
+
+# %%
+timings = {}
+points = {}
+for method in fisher.METHODS:
+    start = time.perf_counter()
+    points[method] = fisher.ceiling_points(grid, axes=axes, method=method, label_variance=label_variance)
+    timings[method] = time.perf_counter() - start
+display(pd.Series(timings, name="seconds for 9 magnitudes x the grid").round(1).to_frame())
+
+# %% [markdown]
+# The median ceilings of the two Jacobians side by side.
+
+# %%
+both = pd.concat({m: fisher.ceiling_table(p).set_index("mag").r2_max_median for m, p in points.items()}, axis=1)
+both["difference"] = both["exact"] - both["finite_difference"]
+display(both.round(4))
+
+# %% [markdown]
+# ## 6.3 Table 13: the ceiling per magnitude
+#
+# Median SNR of the grid's spectra, the median and 10/90 percentiles of R²_max over the grid (finite differences,
+# the paper's method), the median Schur decay factor ρ, and the paper's values: its SNR, its 3D median (draft
+# section 5.4) and its 5D median (Table 13; the 5D analysis adds [α/M] and [C/M], which our templates do not have).
+
+# %%
+points_fd = points["finite_difference"]
+table = fisher.ceiling_table(points_fd)
+display(table.round(3))
+
+# %% [markdown]
+# Benchmark runs, where they exist (`runs/<profile>/<arch>/test_predictions.csv`), add the best model's and
+# LightGBM's R² in magnitude bins of the test set centred on the table's magnitudes (the test set spans
+# i = 20.5-22.5, so only those bins have models), and the gap to the ceiling.
+
+# %%
+runs = {p.parent.name: pd.read_csv(p) for p in sorted(Path(runs_dir(profile)).glob("*/test_predictions.csv"))}
+overall = {arch: metrics.r2(p.true, p.pred) for arch, p in runs.items()}
+learned = {a: r for a, r in overall.items() if "lightgbm" not in a.lower() and "ridge" not in a.lower()}
+best = max(learned, key=learned.get) if learned else None
+lgbm = next((a for a in runs if "lightgbm" in a.lower()), None)
+print(f"runs found: {sorted(runs) or 'none'}; best learned model: {best}; LightGBM: {lgbm}")
+
+# %% [markdown]
+# The table with the model columns (empty where no run exists).
+
+# %%
+edges = [20.5, 20.75, 21.25, 21.75, 22.25, 22.5]  # bins centred on 20.5, 21, 21.5, 22, 22.5 (half bins at the ends)
+centres = [20.5, 21.0, 21.5, 22.0, 22.5]
+model_r2 = pd.DataFrame(index=pd.Index(centres, name="mag"))
+for name, arch in {"best model": best, "LightGBM": lgbm}.items():
+    if arch is not None:
+        by_bin = metrics.metrics_by_bins(runs[arch].true, runs[arch].pred, runs[arch].mag, edges)
+        model_r2[f"r2 {name} ({arch})"] = by_bin.r2.to_numpy()[:-1]
+table13 = table.set_index("mag").join(model_r2, how="left")
+if best is not None:
+    table13["gap (ceiling - best)"] = table13.r2_max_median - table13[f"r2 best model ({best})"]
+display(table13.round(3))
+
+# %% [markdown]
+# ## 6.4 Figure 1 (right): R² against SNR
+#
+# The ceiling as a band (10-90% of the grid) around its median, against the median SNR of each magnitude, with the
+# paper's 3D ceiling and, where runs exist, the models' test R² in SNR quintiles.
+
+# %%
+fig, ax = plt.subplots(figsize=(6.5, 4.2))
+ax.fill_between(table.snr, table.r2_max_p10, table.r2_max_p90, alpha=0.25, color="k", label="ceiling, 10-90% of grid")
+ax.plot(table.snr, table.r2_max_median, "k--", label="ceiling, median (this simulator)")
+ax.plot(list(PAPER_SNR.values()), [fisher.PAPER_CEILING_3D[m] for m in PAPER_SNR], "r*", ms=9,
+        label="paper, 3D median")
+for arch, p in runs.items():
+    by_snr = metrics.metrics_by_quantile(p.true, p.pred, p.snr, n_bins=5)
+    ax.plot(np.sqrt(by_snr.lo * by_snr.hi)[:-1], by_snr.r2[:-1], "o-", label=arch)
+ax.set(xscale="log", xlabel="median per-pixel SNR", ylabel="R² (log g)", ylim=(-0.05, 1.02))
+ax.legend(fontsize=8)
+plt.tight_layout()
+
+# %% [markdown]
+# ## 6.5 The ceiling across the HR plane, and the Schur decay factor
+#
+# R²_max at i = `map_mag` on the (T_eff, log g) plane (median over [M/H]), and its spread with metallicity.
+
+# %%
+fig, axes_ = plt.subplots(1, 2, figsize=(12, 4))
+ceiling_map = fisher.ceiling_map(points_fd, map_mag)
+image = axes_[0].pcolormesh(ceiling_map.columns, ceiling_map.index, ceiling_map.to_numpy(), vmin=0, vmax=1, cmap="viridis")
+fig.colorbar(image, ax=axes_[0], label="R²_max (median over [M/H])")
+axes_[0].set(xlabel="T_eff [K]", ylabel="log g", title=f"i = {map_mag:g}")
+axes_[0].invert_xaxis()
+axes_[0].invert_yaxis()
+by_mh = points_fd[np.isclose(points_fd.mag, map_mag)].pivot_table(index="M_H", columns="T_eff", values="r2_max")
+by_mh.plot(ax=axes_[1], cmap="coolwarm", legend=False, xlabel="[M/H]", ylabel="R²_max (median over log g)")
+axes_[1].legend(fontsize=7, ncol=2, title="T_eff")
+plt.tight_layout()
+
+# %% [markdown]
+# The Schur decay factor ρ is the fraction of the log g information left after marginalizing over T_eff and
+# [M/H]. It does not depend on an overall noise scale, only on how the noise is spread over the pixels (object
+# versus sky), so it changes little with SNR; the paper finds ρ ≈ 0.69 (3D).
+
+# %%
+rho = points_fd.groupby("mag").rho.describe(percentiles=[0.1, 0.5, 0.9])
+fig, ax = plt.subplots(figsize=(6, 3.5))
+ax.fill_between(table.snr, rho["10%"], rho["90%"], alpha=0.3, label="10-90% of grid")
+ax.plot(table.snr, rho["50%"], "o-", label="median")
+ax.axhline(0.69, color="r", ls=":", label="paper (3D)")
+ax.set(xscale="log", xlabel="median per-pixel SNR", ylabel="Schur decay factor ρ", ylim=(0, 1))
+ax.legend()
+plt.tight_layout()
+
+# %% [markdown]
+# ## 6.6 Point-wise versus median reading at the lowest SNR
+#
+# At i = `low_mag` the paper's models reach R² ≈ 0.52, above the tabulated median ceiling (0.265, 5D). The ceiling
+# is a point-wise bound whose distribution over the grid is broad and skewed, so its median is not the bound of a
+# population. The population bound of an unbiased estimator that reaches the CRLB everywhere is
+# 1 - mean(CRLB)/Var(log g); a biased estimator that shrinks toward the mean where the data are weak can do
+# better still: with a Gaussian prior of the label variance the posterior variance is 1/(1/CRLB + 1/Var), which
+# gives the (approximate, Gaussian-prior) Bayesian reading in the last row.
+
+# %%
+low = points_fd[np.isclose(points_fd.mag, low_mag)]
+readings = pd.Series({
+    "median of point-wise R²_max": low.r2_max.median(),
+    "mean of point-wise R²_max": low.r2_max.mean(),
+    "share of grid with R²_max > 0.9": (low.r2_max > 0.9).mean(),
+    "share of grid with R²_max < 0.05": (low.r2_max < 0.05).mean(),
+    "population bound 1 - mean(CRLB)/Var": max(0.0, 1 - low.crlb.mean() / label_variance),
+    "Bayesian reading 1 - mean(posterior var)/Var": 1 - np.mean(1 / (1 / low.crlb + 1 / label_variance)) / label_variance,
+}, name=f"i = {low_mag:g}")
+display(readings.round(3).to_frame())
+
+# %% [markdown]
+# Where the easy and the hard stars are at this magnitude: R²_max by T_eff and [M/H] (median over log g).
+
+# %%
+fig, ax = plt.subplots(figsize=(6.5, 4))
+ax.hist(low.r2_max, bins=np.linspace(0, 1, 21), color="0.5")
+ax.axvline(low.r2_max.median(), color="k", ls="--", label="median")
+ax.set(xlabel=f"R²_max at i = {low_mag:g}", ylabel="grid points")
+ax.legend()
+display(low.pivot_table(index="M_H", columns="T_eff", values="r2_max").iloc[::2].round(2))
+
+# %% [markdown]
+# ## 6.7 Figure 12: residuals against the CRLB envelope
+#
+# For every test spectrum of the best run, the bound at its own labels, magnitude and observing conditions
+# (`fisher.pointwise_crlb`, exact Jacobian). An unbiased estimator at the bound would have 68% of its residuals
+# within ±1 σ_CRLB; a model that shrinks toward the mean can beat that where the bound is loose.
+
+# %%
+if best is None:
+    display(Markdown("*No benchmark run with `test_predictions.csv` exists for this profile yet: train one "
+                     "(chapter 03) and re-run this page to see Figure 12.*"))
+else:
+    test = runs[best]
+    conditions = {k: test[k].to_numpy() for k in fisher.MEDIAN_CONDITIONS}
+    test["sigma_crlb"] = np.sqrt(fisher.pointwise_crlb(grid, test[list(fisher.AXES)].to_numpy(), test.mag.to_numpy(), conditions))
+    test["z"] = (test.pred - test.true) / test.sigma_crlb
+    print(f"{best}: share within 1 sigma_CRLB {np.mean(np.abs(test.z) < 1):.2f}, within 2: {np.mean(np.abs(test.z) < 2):.2f}")
+
+# %%
+if best is not None:
+    order = np.argsort(test.snr.to_numpy())
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.scatter(test.snr, test.pred - test.true, s=3, alpha=0.4, label=f"{best} residuals")
+    envelope = pd.Series(test.sigma_crlb.to_numpy()[order]).rolling(51, center=True, min_periods=5).median()
+    ax.plot(test.snr.to_numpy()[order], 2 * envelope, "k-", label="±2 σ_CRLB (running median)")
+    ax.plot(test.snr.to_numpy()[order], -2 * envelope, "k-")
+    ax.set(xlabel="SNR", ylabel="predicted - true log g [dex]", ylim=(-3, 3))
+    ax.legend(fontsize=8)
+    plt.tight_layout()
+
+# %% [markdown]
+# ## 6.8 Calibration of the embedded templates
+#
+# The embedded line model stands in for BOSZ, so it must carry about as much log g information as the paper's
+# spectra. Its weak-line forest is a **seeded statistical stand-in, not real line data** (uniform wavelengths;
+# Fe I, Ti I, Si I, Ca I, Ni I and Cr I in the proportions of `FOREST_SPECIES`; excitation energies of 0-5 eV;
+# log gf normal around -4.6 + 0.3 χ). With one such line per Å the ceiling fell below the paper's at low SNR; the
+# calibration raised the density of the forest (more weak lines, as in real red spectra of cool stars, not
+# stronger ones) and changed nothing else. Its statistics:
+
+# %%
+model = LineModel()
+forest = pd.DataFrame(weak_line_forest(model.forest_density, model.forest_loggf_mean, model.forest_loggf_width),
+                      columns=["wave", "species", "stage", "chi", "loggf", "damping", "vdw"])
+display(pd.Series({"lines per A": len(forest) / (model.wave_max - model.wave_min),
+                   "log gf median": forest.loggf.median(), "chi median [eV]": forest.chi.median(),
+                   **forest.species.value_counts(normalize=True).round(3).add_prefix("share ")}).to_frame("forest"))
+
+# %% [markdown]
+# Before and after: the median ceiling with the original density (1 line/Å) and the calibrated one, against the
+# paper's 3D medians; the calibration test (`tests/test_fisher.py`) requires |Δ| ≤ 0.07 at i = 21.5, 22, 22.5 and
+# R²_max > 0.98 at i = 20. The "before" grid is built once and cached (skipped at the smoke profile).
+
+# %%
+calibration = table.set_index("mag")[["snr", "r2_max_median", "paper_r2_max_3d"]].rename(columns={"r2_max_median": "after"})
+if profile != "smoke" and grid_source == "embedded":
+    before_grid = load_grid(grid_source, model=LineModel(forest_density=1.0))
+    before = fisher.ceiling_table(fisher.ceiling_points(before_grid, axes=axes, label_variance=label_variance))
+    calibration.insert(1, "before", before.set_index("mag").r2_max_median)
+display(calibration.loc[list(PAPER_SNR)].round(3))
+
+# %% [markdown]
+# The physics must stay plausible: the summed equivalent width of the Ca II triplet of the calibrated model
+# (real stars: roughly 6-8 Å for solar-metallicity dwarfs, 8-10 Å for giants, 2-4 Å for giants at [Fe/H] = -2).
+
+# %%
+stars = EmbeddedStars(model)
+cat = [8498.02, 8542.09, 8662.14]
+cases = {"dwarf 5500 K, log g 4.5, [M/H] 0": (5500, 4.5, 0.0), "giant 4500 K, log g 2.5, [M/H] 0": (4500, 2.5, 0.0),
+         "giant 4500 K, log g 1.5, [M/H] -2": (4500, 1.5, -2.0)}
+display(pd.Series({k: stars.equivalent_width(*v, cat) for k, v in cases.items()}, name="CaT EW [A]").round(2).to_frame())
+
+# %% [markdown]
+# ## 6.9 Template fitting against the bound
+#
+# At high SNR a χ² template fit is close to an efficient estimator, so its scatter should not fall below the CRLB
+# by more than the sampling noise of the comparison. That check needs `specvit_core.baselines` (template
+# fitting), which is not part of the package yet; it is an open point of this chapter.
+#
+# ## About
+#
+# The ceiling is 3D (T_eff, log g, [M/H]); the paper's Table 13 quotes a 5D ceiling that also marginalizes over
+# [α/M] and [C/M] (2-3 nodes each in BOSZ), which lowers it at low SNR (appendix J.5). Differences from the paper to
+# keep in mind: our observing conditions are fixed at the midpoints of Table 2 (the paper does not say); appendix
+# J.1 gives [M/H] as "14 nodes spanning -0.25 to +0.75", which cannot both hold on the BOSZ steps, and we use the
+# 14 nodes -2.5..+0.75 of the training labels; the paper does not say whether it normalizes the spectra before
+# differentiating, we do, as the networks see them. The Fisher matrix ignores the dependence of sigma on the labels
+# (J^T Σ⁻¹ J, eq. J.2). Code: `specvit_core/fisher.py`; tests: `tests/test_fisher.py`.

@@ -1,0 +1,63 @@
+"""Looking inside a model: parameters per component, tensor shapes, receptive fields and throughput."""
+from __future__ import annotations
+
+import time
+
+import torch
+from torch import nn
+
+from .registry import n_params
+
+
+def component_params(model: nn.Module) -> dict[str, int]:
+    """Trainable parameters of each top-level component (tokenizer, bridge, encoder, head, ...), in model order."""
+    counts = {name: n_params(child) for name, child in model.named_children() if n_params(child)}
+    loose = {name: p.numel() for name, p in model.named_parameters(recurse=False) if p.requires_grad}
+    return {**loose, **counts}
+
+
+def layer_shapes(model: nn.Module, n_pixels: int = 4096, batch: int = 2) -> list[tuple[str, tuple]]:
+    """Output shape of every top-level component for a batch of spectra (B, n_pixels), in call order."""
+    shapes, hooks = [], []
+    for name, child in model.named_children():
+        hooks.append(child.register_forward_hook(
+            lambda _m, _i, out, name=name: shapes.append((name, tuple((out[0] if isinstance(out, tuple) else out).shape)))))
+    try:
+        model.eval()
+        with torch.no_grad():
+            shapes.append(("output", tuple(model(torch.randn(batch, n_pixels)).shape)))
+    finally:
+        for h in hooks:
+            h.remove()
+    return [("input", (batch, n_pixels))] + shapes
+
+
+def front_end(model: nn.Module) -> nn.Module:
+    """The local front end whose receptive field is meaningful: the tokenizer, or the CNN feature stack."""
+    for name in ("to_tokens", "features"):
+        if hasattr(model, name):
+            return getattr(model, name)
+    raise ValueError(f"{type(model).__name__} has neither a tokenizer (to_tokens) nor a CNN feature stack (features)")
+
+
+def receptive_field(model: nn.Module, n_pixels: int = 4096) -> int:
+    """Pixels that influence one output position of the front end in the middle of the spectrum (from gradients)."""
+    net = front_end(model).eval()
+    x = torch.randn(1, n_pixels, requires_grad=True)
+    out = net(x) if hasattr(model, "to_tokens") else net(x.unsqueeze(1))
+    out = out if hasattr(model, "to_tokens") else out.transpose(1, 2)  # -> (1, positions, channels)
+    out[0, out.shape[1] // 2].sum().backward()
+    touched = torch.nonzero(x.grad[0]).flatten()
+    return int(touched.max() - touched.min() + 1)
+
+
+def inference_throughput(model: nn.Module, batch: int = 64, n_batches: int = 3, n_pixels: int = 4096) -> float:
+    """Spectra per second of ``model`` in eval mode on this machine's CPU (one warm-up batch first)."""
+    model.eval()
+    x = torch.randn(batch, n_pixels)
+    with torch.inference_mode():
+        model(x)
+        start = time.perf_counter()
+        for _ in range(n_batches):
+            model(x)
+    return batch * n_batches / (time.perf_counter() - start)
