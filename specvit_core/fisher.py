@@ -14,6 +14,11 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
+import pandas as pd
+
+from .noise import TABLE2, observe
+from .simulate import PAPER_SNR, median_normalize
+from .spectra.grid import AXES, TemplateGrid
 
 MAX_NUISANCE_COND = 1e12
 
@@ -198,3 +203,201 @@ def jacobian_central_difference(model: Callable[[np.ndarray], np.ndarray], param
                              f"it returned shape {spectra.shape}")
         columns.append((spectra[:n] - spectra[n:]) / (2 * steps[k]))  # (N, n_pix)
     return np.stack(columns, axis=-1)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The ceiling of the simulated spectra (Table 13, Figure 1 right, appendix J): Jacobians on the regular label grid
+# of the median-normalized spectra the networks see, sigma from the simulator's noise model at fixed conditions.
+
+#: Magnitudes of the ceiling table: the paper's Table 13 bins and the SNR sweep of Figure 1 (right).
+MAGNITUDES = (18.0, 19.0, 20.0, 20.5, 21.0, 21.5, 22.0, 22.5, 23.0)
+#: The paper's median 3D ceiling (draft section 5.4) and 5D ceiling (Table 13), by i-band magnitude.
+PAPER_CEILING_3D = {18.0: 0.9994, 20.0: 0.9906, 21.5: 0.8914, 22.0: 0.7396, 22.5: 0.3658, 23.0: 0.0}
+PAPER_CEILING_5D = {20.0: 0.989, 21.5: 0.874, 22.0: 0.698, 22.5: 0.265}
+#: The fixed observing conditions of the ceiling: the midpoint of every range of Table 2 (new moon).
+MEDIAN_CONDITIONS = {key: 0.5 * (lo + hi) for key, (lo, hi) in TABLE2.items()}
+#: The label box of the ceiling grid (appendix J.1) and the Jacobian methods.
+CEILING_RANGES = {"T_eff": (3750.0, 6000.0), "log_g": (1.0, 5.0), "M_H": (-2.5, 0.75)}
+METHODS = ("finite_difference", "exact")
+LOGG = AXES.index("log_g")
+
+
+def ceiling_axes(grid: TemplateGrid, ranges: dict | None = None, stride: int = 1) -> dict:
+    """Nodes of ``grid`` inside ``ranges`` (default ``CEILING_RANGES``), every ``stride``-th along each axis.
+
+    Raises
+    ------
+    ValueError
+        If ``stride`` is not a positive integer or a range holds no node of the grid.
+    """
+    if not (isinstance(stride, (int, np.integer)) and stride >= 1):
+        raise ValueError(f"stride, {stride!r}, must be a positive integer")
+    out = {}
+    for name, (lo, hi) in (ranges or CEILING_RANGES).items():
+        nodes = grid.axes[name][(grid.axes[name] >= lo - 1e-9) & (grid.axes[name] <= hi + 1e-9)]
+        if nodes.size == 0:
+            raise ValueError(f"the {name} range ({lo:g}, {hi:g}) holds no node of the grid {grid.bounds[name]}")
+        out[name] = nodes[::stride]
+    return out
+
+
+def node_labels(axes: dict) -> np.ndarray:
+    """All label triples of a regular grid, (n_T * n_g * n_M, 3) in ``AXES`` order (T_eff slowest)."""
+    return np.stack(np.meshgrid(*(axes[a] for a in AXES), indexing="ij"), axis=-1).reshape(-1, 3)
+
+
+def _node_index(grid: TemplateGrid, axes: dict) -> tuple[np.ndarray, ...]:
+    """Indices into the grid's node axes of every point of ``node_labels(axes)``."""
+    idx = [np.searchsorted(grid.axes[a], axes[a]) for a in AXES]
+    for a, i in zip(AXES, idx):
+        if not np.allclose(grid.axes[a][np.minimum(i, len(grid.axes[a]) - 1)], axes[a]):
+            raise ValueError(f"the {a} values {axes[a]} are not all nodes of the grid")
+    return tuple(m.ravel() for m in np.meshgrid(*idx, indexing="ij"))
+
+
+def normalized_grid(grid: TemplateGrid) -> TemplateGrid:
+    """The grid of median-normalized node spectra x = f / median(f) (float64), the input the networks see.
+
+    Its cubic-spline interpolant is the forward model of the ceiling. Normalizing the interpolated spectrum instead
+    gives the same spectra at the nodes, but the derivative of a median jumps from pixel to pixel (it is that of
+    the median pixel), so its exact Jacobian is not a smooth function of the labels.
+    """
+    flux = grid.flux.astype(np.float64)
+    median = np.median(flux, axis=-1, keepdims=True)
+    return TemplateGrid(axes=grid.axes, wave=grid.wave, flux=flux / median, continuum=grid.continuum / median,
+                        source=grid.source, meta={**grid.meta, "normalization": "median"})
+
+
+def normalized_jacobian(grid: TemplateGrid, axes: dict, method: str = "finite_difference") -> tuple[np.ndarray, ...]:
+    """Median-normalized templates x at the nodes ``axes`` of ``grid`` and their Jacobian dx/dtheta.
+
+    ``"finite_difference"`` differences the normalized node spectra along the grid axes (eq. J.1, with the grid
+    spacing as step; second-order one-sided at the edges of the template grid, ``numpy.gradient``); ``"exact"``
+    differentiates the cubic-spline interpolant of the normalized nodes (see :func:`normalized_grid`).
+
+    Parameters
+    ----------
+    grid : TemplateGrid
+        The template grid (not normalized).
+    axes : dict
+        Node values per axis (from :func:`ceiling_axes`).
+    method : {"finite_difference", "exact"}
+
+    Returns
+    -------
+    labels : (N, 3), x : (N, n_pix), J : (N, n_pix, 3) float64, in ``node_labels(axes)`` order
+
+    Raises
+    ------
+    ValueError
+        For an unknown method or axis values that are not grid nodes.
+    """
+    if method not in METHODS:
+        raise ValueError(f"method, {method!r}, must be one of {METHODS}")
+    index, labels, norm = _node_index(grid, axes), node_labels(axes), normalized_grid(grid)
+    if method == "exact":
+        return labels, norm.flux[index], norm.jacobian(labels)
+    grads = np.gradient(norm.flux, *(grid.axes[a] for a in AXES), axis=(0, 1, 2), edge_order=2)
+    return labels, norm.flux[index], np.stack([g[index] for g in grads], axis=-1)
+
+
+def normalized_sigma(grid: TemplateGrid, axes: dict, mag: float, conditions: dict | None = None,
+                     **exposure) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pixel sigma of the median-normalized spectra at the grid nodes, and their SNR, at one magnitude.
+
+    The templates are observed with ``noise.observe`` (12 x 900 s unless ``exposure`` says otherwise) in the
+    fixed ``conditions`` (default ``MEDIAN_CONDITIONS``) and normalized as the training data
+    (``simulate.median_normalize``).
+
+    Returns
+    -------
+    sigma : (N, n_pix), snr : (N,) median of flux / sigma, in ``node_labels(axes)`` order
+    """
+    templates = grid.flux[_node_index(grid, axes)]
+    cond = conditions or MEDIAN_CONDITIONS
+    flux, sigma = observe(grid.wave, templates, np.full(len(templates), float(mag)), cond, **exposure)
+    _, sigma_x, _ = median_normalize(flux, sigma)
+    return sigma_x, np.median(flux / sigma, axis=-1)
+
+
+def ceiling_points(grid: TemplateGrid, mags=MAGNITUDES, axes: dict | None = None, method: str = "finite_difference",
+                   conditions: dict | None = None, label_variance: float | None = None) -> pd.DataFrame:
+    """Point-wise log g bound at every node of the ceiling grid and every magnitude (eqs. J.2-J.5).
+
+    Parameters
+    ----------
+    grid : TemplateGrid
+    mags : sequence of float
+        i-band magnitudes.
+    axes : dict, optional
+        Nodes of the ceiling grid (default ``ceiling_axes(grid)``).
+    method : {"finite_difference", "exact"}
+        How the Jacobian is computed (see :func:`normalized_jacobian`).
+    conditions : dict, optional
+        Fixed observing conditions (default ``MEDIAN_CONDITIONS``).
+    label_variance : float, optional
+        Var(log g) of the training labels; default that of a uniform distribution over the log g nodes' range.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (mag, node): ``mag, T_eff, log_g, M_H, snr, crlb`` (marginal variance bound, dex^2),
+        ``sigma_logg`` (its square root), ``rho`` (Schur decay factor) and ``r2_max``.
+    """
+    axes = axes or ceiling_axes(grid)
+    labels, _, jac = normalized_jacobian(grid, axes, method)
+    lo, hi = axes["log_g"][0], axes["log_g"][-1]
+    var = label_variance if label_variance is not None else (hi - lo) ** 2 / 12.0
+    frames = []
+    for mag in mags:
+        sigma, snr = normalized_sigma(grid, axes, mag, conditions)
+        crlb = marginal_crlb(jac, sigma, LOGG)
+        frames.append(pd.DataFrame({"mag": float(mag), **dict(zip(AXES, labels.T)), "snr": snr, "crlb": crlb,
+                                    "sigma_logg": np.sqrt(crlb), "rho": schur_decay(jac, sigma, LOGG),
+                                    "r2_max": r2_ceiling(crlb, var)}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def ceiling_table(points: pd.DataFrame) -> pd.DataFrame:
+    """Table 13's ceiling columns from :func:`ceiling_points`: per magnitude the median SNR, the median and 10/90
+    percentiles of R^2_max over the grid, the median Schur decay factor, and the paper's 3D and 5D medians."""
+    grouped = points.groupby("mag")
+    table = pd.DataFrame({
+        "snr": grouped.snr.median(),
+        "r2_max_median": grouped.r2_max.median(),
+        "r2_max_p10": grouped.r2_max.quantile(0.1),
+        "r2_max_p90": grouped.r2_max.quantile(0.9),
+        "rho_median": grouped.rho.median(),
+        "paper_snr": [PAPER_SNR.get(m, np.nan) for m in grouped.groups],
+        "paper_r2_max_3d": [PAPER_CEILING_3D.get(m, np.nan) for m in grouped.groups],
+        "paper_r2_max_5d": [PAPER_CEILING_5D.get(m, np.nan) for m in grouped.groups],
+    })
+    return table.reset_index()
+
+
+def ceiling_map(points: pd.DataFrame, mag: float, value: str = "r2_max") -> pd.DataFrame:
+    """Median of ``value`` over [M/H] on the (log g rows, T_eff columns) plane at one magnitude."""
+    at_mag = points[np.isclose(points.mag, mag)]
+    if at_mag.empty:
+        raise ValueError(f"mag, {mag}, is not one of the magnitudes of points: {sorted(map(float, points.mag.unique()))}")
+    return at_mag.pivot_table(index="log_g", columns="T_eff", values=value, aggfunc="median")
+
+
+def jacobian_mismatch(jac_a, jac_b, sigma) -> np.ndarray:
+    """Noise-weighted relative difference ``|(J_a - J_b) / sigma| / |J_b / sigma|`` per point and parameter: (N, 3)."""
+    wa, wb = np.asarray(jac_a) / sigma[..., None], np.asarray(jac_b) / sigma[..., None]
+    return np.linalg.norm(wa - wb, axis=-2) / np.linalg.norm(wb, axis=-2)
+
+
+def pointwise_crlb(grid: TemplateGrid, labels, mags, conditions: dict) -> np.ndarray:
+    """Marginal log g bound (dex^2) of individual spectra at their labels, magnitudes and observing conditions
+    (e.g. a test set's ``params``), from the exact Jacobian of :func:`normalized_grid`: the envelope of Figure 12.
+
+    Returns
+    -------
+    numpy.ndarray, shape (N,)
+    """
+    labels = grid.check_labels(labels)
+    jac = normalized_grid(grid).jacobian(labels)
+    flux, sigma = observe(grid.wave, grid.interpolate(labels, np.float64), np.asarray(mags, dtype=float), conditions)
+    return marginal_crlb(jac, median_normalize(flux, sigma)[1], LOGG)

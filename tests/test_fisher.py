@@ -138,3 +138,97 @@ def test_central_difference_rejects_bad_input():
         F.jacobian_central_difference(model, np.ones((3, 2)), [0.1, 0.0])
     with pytest.raises(ValueError, match=r"for M = 6 it returned shape \(10,\)"):
         F.jacobian_central_difference(lambda t: np.ones(10), np.ones((3, 2)), [0.1, 0.1])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The ceiling of the simulated spectra
+
+from specvit_core.spectra.embedded import LineModel  # noqa: E402
+from specvit_core.spectra.grid import build_embedded_grid, load_grid  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def small_grid():
+    """A small embedded grid with uniform steps on every axis (1.5 x the paper's T_eff step of the ceiling grid)."""
+    axes = {"T_eff": np.arange(4000.0, 5001.0, 250.0), "log_g": np.arange(1.5, 4.01, 0.5),
+            "M_H": np.arange(-1.0, 0.51, 0.25)}
+    return build_embedded_grid(LineModel(forest_density=0.5), axes, progress=False)
+
+
+def test_finite_difference_and_exact_jacobians_obey_the_spline_identity(small_grid):
+    # For a C2 cubic spline on uniform nodes, (s'_{i-1} + 4 s'_i + s'_{i+1}) / 6 = (y_{i+1} - y_{i-1}) / (2h) at
+    # every interior node: the central difference of eq. J.1 is a smoothed copy of the exact derivative, and the
+    # two differ by exactly -(s'_{i-1} - 2 s'_i + s'_{i+1}) / 6, i.e. only where the derivative itself curves.
+    axes = small_grid.axes
+    _, _, fd = F.normalized_jacobian(small_grid, axes, "finite_difference")
+    _, _, exact = F.normalized_jacobian(small_grid, axes, "exact")
+    shape = tuple(len(axes[a]) for a in F.AXES) + fd.shape[1:]
+    fd, exact = fd.reshape(shape), exact.reshape(shape)
+    for k in range(3):
+        s = np.moveaxis(exact[..., k], k, 0)
+        d = np.moveaxis(fd[..., k], k, 0)
+        smoothed = (s[:-2] + 4 * s[1:-1] + s[2:]) / 6
+        np.testing.assert_allclose(smoothed, d[1:-1], rtol=0, atol=1e-9 * np.abs(d).max())
+
+
+def test_finite_difference_and_exact_ceilings_agree_where_the_grid_is_smooth(small_grid):
+    # Smooth: the exact Jacobian's relative second difference kappa along every axis is <= 0.5 (noise-weighted).
+    # By the identity above, the column mismatch eps = |J_fd - J_exact| / |J_exact| is then kappa / 6 <= 0.08.
+    # To first order the log g residual after marginalization, of norm sqrt(rho) |J_g|, moves by <= eps |J_g|, so
+    # the marginal information (a squared norm) and the CRLB move by <= 2 eps / sqrt(rho): that is the tolerance.
+    axes = small_grid.axes
+    _, _, fd = F.normalized_jacobian(small_grid, axes, "finite_difference")
+    _, _, exact = F.normalized_jacobian(small_grid, axes, "exact")
+    sigma, _ = F.normalized_sigma(small_grid, axes, 21.5)
+    shape = tuple(len(axes[a]) for a in F.AXES)
+    kappa = np.zeros(fd.shape[:1] + (3,))
+    for k in range(3):
+        d = np.moveaxis((exact[..., k] / sigma).reshape(shape + (-1,)), k, 0)
+        curve = np.full(d.shape[:-1], np.inf)  # edges: no second difference, never counted as smooth
+        curve[1:-1] = np.linalg.norm(d[:-2] - 2 * d[1:-1] + d[2:], axis=-1) / np.linalg.norm(d[1:-1], axis=-1)
+        kappa[:, k] = np.moveaxis(curve, 0, k).ravel()
+    smooth = np.all(kappa <= 0.5, axis=1)
+    assert smooth.sum() >= 0.5 * np.all(np.isfinite(kappa), axis=1).sum()  # most of the interior is smooth
+    eps = F.jacobian_mismatch(fd, exact, sigma)[smooth].max(axis=1)
+    rho = F.schur_decay(exact[smooth], sigma[smooth], 1)
+    crlb_fd, crlb_exact = (F.marginal_crlb(j[smooth], sigma[smooth], 1) for j in (fd, exact))
+    assert np.all(np.abs(crlb_fd / crlb_exact - 1) <= 2 * eps / np.sqrt(rho))
+    assert np.all(eps <= 0.5 / 6 + 0.01)
+
+
+def test_ceiling_falls_with_magnitude_and_matches_the_pointwise_bound(small_grid):
+    axes = F.ceiling_axes(small_grid, ranges={"T_eff": (4250, 4750), "log_g": (2, 3), "M_H": (-0.5, 0)})
+    points = F.ceiling_points(small_grid, mags=(20.0, 22.0), axes=axes, method="exact", label_variance=4 / 3)
+    bright, faint = (points[points.mag == m].reset_index(drop=True) for m in (20.0, 22.0))
+    assert np.all(faint.crlb > bright.crlb) and np.all(faint.r2_max <= bright.r2_max)
+    assert np.all(faint.snr < bright.snr)
+    cond = {k: np.full(len(faint), v) for k, v in F.MEDIAN_CONDITIONS.items()}
+    direct = F.pointwise_crlb(small_grid, faint[list(F.AXES)].to_numpy(), faint.mag.to_numpy(), cond)
+    np.testing.assert_allclose(direct, faint.crlb, rtol=1e-6)
+    table = F.ceiling_table(points)
+    assert list(table.mag) == [20.0, 22.0] and np.all(table.r2_max_p10 <= table.r2_max_p90)
+
+
+def test_ceiling_helpers_reject_bad_input(small_grid):
+    with pytest.raises(ValueError, match="stride, 0, must be a positive integer"):
+        F.ceiling_axes(small_grid, stride=0)
+    with pytest.raises(ValueError, match=r"the log_g range \(4.5, 5\) holds no node"):
+        F.ceiling_axes(small_grid, ranges={"log_g": (4.5, 5.0), "T_eff": (4000, 5000), "M_H": (-1, 0)})
+    with pytest.raises(ValueError, match="method, 'spline', must be one of"):
+        F.normalized_jacobian(small_grid, small_grid.axes, "spline")
+    with pytest.raises(ValueError, match="are not all nodes of the grid"):
+        F.normalized_jacobian(small_grid, {**small_grid.axes, "log_g": np.array([2.25])})
+    points = F.ceiling_points(small_grid, mags=(21.0,), axes=F.ceiling_axes(small_grid, stride=4))
+    with pytest.raises(ValueError, match=r"mag, 22.0, is not one of the magnitudes of points: \[21.0\]"):
+        F.ceiling_map(points, 22.0)
+
+
+def test_embedded_templates_carry_the_papers_log_g_information():
+    # Calibration of the embedded line model (the BOSZ stand-in): with the simulator's noise at the midpoint
+    # conditions of Table 2, the median 3D ceiling over the paper's grid must be within 0.07 of the paper's draft
+    # (section 5.4) at i = 21.5, 22.0, 22.5 and above 0.98 at i = 20. Uses (and if needed builds) the cached grid.
+    grid = load_grid("embedded", progress=False)
+    table = F.ceiling_table(F.ceiling_points(grid, mags=(20.0, 21.5, 22.0, 22.5))).set_index("mag")
+    assert table.r2_max_median[20.0] > 0.98
+    for mag in (21.5, 22.0, 22.5):
+        assert abs(table.r2_max_median[mag] - F.PAPER_CEILING_3D[mag]) <= 0.07, table.r2_max_median.to_dict()

@@ -113,7 +113,10 @@ def weak_line_forest(lines_per_angstrom: float, loggf_mean: float = -4.0, loggf_
 
     Wavelengths are uniform, species drawn with ``FOREST_SPECIES`` weights, lower-level excitation energies
     uniform in 0-5 eV (1.5-6 eV for Si), and log gf normal around ``loggf_mean + 0.3 chi`` (high-excitation lines
-    need larger gf to be seen, as in real line lists) with width ``loggf_width``, clipped to [-7, -1].
+    need larger gf to be seen, as in real line lists) with width ``loggf_width``, clipped to [-7, -1]. All are
+    neutral (stage 1): ionized metal lines are rare in this window (about a dozen Fe II lines). The density used by
+    ``LineModel`` (2.125 per A) sets the log g information of the templates; it was calibrated on the paper's
+    Fisher ceiling (chapter 06).
     """
     if lines_per_angstrom < 0:
         raise ValueError(f"lines_per_angstrom, {lines_per_angstrom}, must be >= 0")
