@@ -271,7 +271,7 @@ def train(config: TrainConfig, dataset_dir, run_dir, resume: bool = True) -> dic
         net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
             if world > 1 else model
         loss_fn = LOSSES[cfg.loss]
-        optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
             optimizer, T_max=cfg.epochs * steps_per_epoch, eta_min=cfg.eta_min)
         grad_scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)

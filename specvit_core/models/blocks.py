@@ -119,13 +119,11 @@ class Attention(nn.Module):
 
 
 class FeedForward(nn.Module):
-    """Position-wise MLP: Linear, GELU, Linear, with dropout."""
+    """Position-wise MLP: Linear, GELU, Linear, then dropout (as HuggingFace's ViT, which the paper's code used)."""
 
     def __init__(self, *, dim: int, mlp_dim: int, dropout: float):
         super().__init__()
-        self.net = nn.Sequential(
-            nn.Linear(dim, mlp_dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(mlp_dim, dim), nn.Dropout(dropout)
-        )
+        self.net = nn.Sequential(nn.Linear(dim, mlp_dim), nn.GELU(), nn.Linear(mlp_dim, dim), nn.Dropout(dropout))
 
     def forward(self, x):
         return self.net(x)
