@@ -1,4 +1,4 @@
-"""The ``specvit`` command: simulate, models, train, book."""
+"""The ``specvit`` command: simulate, models, train, baselines, book."""
 from __future__ import annotations
 
 import argparse
@@ -41,6 +41,17 @@ def _train(argv: list[str]) -> int:
     return train_main(argv) or 0
 
 
+def _baselines(args: argparse.Namespace) -> int:
+    from .baselines import run_baselines
+    from .simulate import ensure_dataset
+
+    dataset = args.data or ensure_dataset(args.profile)
+    table = run_baselines(args.profile, tuple(args.only), dataset_dir=dataset, runs_root=args.runs,
+                          recompute=args.recompute)
+    print(table.to_string())
+    return 0
+
+
 def _book(args: argparse.Namespace) -> int:
     from .book import build_book
 
@@ -76,6 +87,17 @@ def build_parser() -> argparse.ArgumentParser:
     mod.set_defaults(func=_models)
 
     sub.add_parser("train", help="train an architecture (see `specvit train --help`)", add_help=False)
+
+    base = sub.add_parser("baselines", help="fit LightGBM, Ridge and template fitting on a profile's data",
+                          description="Fit the classical baselines on the train/val splits, evaluate on test, and "
+                                      "write runs/<profile>/<baseline>/ (reused unless --recompute).")
+    base.add_argument("--profile", default=DEFAULT_PROFILE, choices=profiles, help="profile (default: %(default)s)")
+    base.add_argument("--only", nargs="+", default=["ridge", "lightgbm", "template"],
+                      choices=["ridge", "lightgbm", "template"], help="baselines to run (default: all three)")
+    base.add_argument("--data", help="dataset folder (default: data/<profile>, simulated if missing)")
+    base.add_argument("--runs", help="runs folder (default: runs/<profile>)")
+    base.add_argument("--recompute", action="store_true", help="refit even when a matching run exists")
+    base.set_defaults(func=_baselines)
 
     book = sub.add_parser("book", help="execute the chapters with papermill and build the Jupyter Book")
     book.add_argument("--profile", default=DEFAULT_PROFILE, choices=profiles, help="profile (default: %(default)s)")

@@ -1,0 +1,30 @@
+"""The `specvit` command line: each subcommand does its work and reports bad input clearly."""
+import json
+
+import pytest
+
+from specvit_core.cli import main
+from specvit_core.models import list_models
+
+
+def test_models_json_lists_every_architecture_with_its_size(capsys):
+    assert main(["models", "--size", "smoke", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in rows] == list_models()
+    assert all(r["size"] == "smoke" and r["n_params"] > 0 for r in rows)
+
+
+def test_baselines_command_writes_a_run(tiny_dataset, tmp_path, capsys):
+    assert main(["baselines", "--profile", "smoke", "--only", "ridge", "--data", str(tiny_dataset),
+                 "--runs", str(tmp_path)]) == 0
+    metrics = json.loads((tmp_path / "ridge" / "metrics.json").read_text())
+    assert metrics["n"] == 64 and "ridge" in capsys.readouterr().out
+
+
+def test_unknown_choices_name_the_valid_ones(capsys):
+    with pytest.raises(SystemExit):
+        main(["baselines", "--only", "knn"])
+    assert "invalid choice: 'knn'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["train", "--arch", "vgg"])
+    assert "specvit" in capsys.readouterr().err
