@@ -30,7 +30,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm.auto import tqdm
 
-from .config import PROFILES, data_dir, get_profile, runs_dir
+from .config import PROFILES, get_profile, runs_dir
 from .data import FIXED_NOISE_SEED, LabelScaler, NoisySpectra, lock_test_split, read_split
 from .metrics import mae, r2, regression_metrics
 from .models import build_model, list_models, n_params
@@ -441,7 +441,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-train", type=int, help="use only the first N training spectra")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
     parser.add_argument("--num-workers", type=int, help="DataLoader workers (default: 0 on CPU, <= 8 on CUDA)")
-    parser.add_argument("--data", type=Path, help="dataset folder (default: data/<profile>)")
+    parser.add_argument("--data", type=Path, help="dataset folder (default: data/<profile>, simulated if missing)")
     parser.add_argument("--runs", type=Path, help="runs folder; the run goes to RUNS/<arch> (default: runs/<profile>)")
     parser.add_argument("--no-resume", action="store_true", help="start afresh even if RUNS/<arch>/last.pt exists")
     args = parser.parse_args(argv)
@@ -449,7 +449,10 @@ def main(argv: list[str] | None = None) -> int:
                          lr=args.lr, seed=args.seed, max_train=args.max_train, device=args.device,
                          num_workers=args.num_workers)
     run_dir = (args.runs or runs_dir(args.profile)) / args.arch
-    metrics = train(config, args.data or data_dir(args.profile), run_dir, resume=not args.no_resume)
+    from .simulate import ensure_dataset
+
+    dataset = args.data or ensure_dataset(args.profile)  # the profile's dataset, simulated when missing
+    metrics = train(config, dataset, run_dir, resume=not args.no_resume)
     if metrics:
         print(json.dumps(metrics, indent=2))
     return 0
