@@ -29,4 +29,4 @@ test: install
 	SPECVIT_PROFILE=smoke $(VENV)/bin/pytest -q -p no:cacheprovider --nbval-lax notebooks/
 
 clean-book:
-	rm -rf book/_build book/chapters
+	rm -rf _build book/chapters

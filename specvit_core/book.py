@@ -42,6 +42,6 @@ def build_book(profile: str, root: Path | None = None, only: list[str] | None = 
     if execute:
         execute_chapters(profile, root, only)
     subprocess.run([str(Path(sys.executable).with_name("jupyter-book")), "build", "book/"], cwd=root, check=True)
-    index = root / "book" / "_build" / "html" / "index.html"
+    index = root / "_build" / "html" / "index.html"  # jupyter-book 1 writes next to the _config.yml it found
     print(f"[specvit book] open {index}")
     return index

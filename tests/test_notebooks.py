@@ -64,7 +64,7 @@ def test_simulation_chapter_runs_with_papermill_and_renders(tmp_path, monkeypatc
     assert "Executed with profile **`smoke`**" in banner
     subprocess.run([str(Path(sys.executable).with_name("jupyter-book")), "build", "book/"], cwd=root, check=True,
                    capture_output=True)
-    html = (root / "book" / "_build" / "html" / "chapters" / "01_simulation.html").read_text()
+    html = (root / "_build" / "html" / "chapters" / "01_simulation.html").read_text()
     assert "Executed with profile" in html and "not the paper" in html
 
 
