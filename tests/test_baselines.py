@@ -11,17 +11,14 @@ from specvit_core.baselines import (chi2_scaled, coarse_nodes, fit_lightgbm, fit
 from specvit_core.data import NoisySpectra, noisy_spectrum, read_split
 from specvit_core.metrics import r2, regression_metrics
 from specvit_core.simulate import SimulationConfig, generate_dataset, simulate_batch
-from specvit_core.spectra.embedded import LineModel
-from specvit_core.spectra.grid import AXES, TemplateGrid, build_embedded_grid
+from specvit_core.spectra.grid import AXES, TemplateGrid
 
 NETWORK_METRICS = {"n", "r2", "mae", "rmse", "sigma_robust", "bias", "split", "arch", "profile"}  # train.evaluate
 
 
 @pytest.fixture(scope="module")
-def grid():
-    axes = {"T_eff": np.arange(4000.0, 5001.0, 250.0), "log_g": np.arange(1.0, 5.01, 1.0),
-            "M_H": np.array([-1.0, -0.5, 0.0, 0.5])}
-    return build_embedded_grid(LineModel(forest_density=0.3), axes, progress=False)
+def grid(small_grid):
+    return small_grid
 
 
 def small_config(**kw):

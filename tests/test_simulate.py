@@ -9,15 +9,11 @@ import pytest
 from specvit_core.cli import main as cli_main
 from specvit_core.noise import add_noise
 from specvit_core.simulate import PARAM_FIELDS, SimulationConfig, generate_dataset, sha256
-from specvit_core.spectra.embedded import LineModel
-from specvit_core.spectra.grid import build_embedded_grid
 
 
 @pytest.fixture(scope="module")
-def grid():
-    axes = {"T_eff": np.arange(4000.0, 5001.0, 250.0), "log_g": np.arange(1.0, 5.01, 1.0),
-            "M_H": np.array([-1.0, -0.5, 0.0, 0.5])}
-    return build_embedded_grid(LineModel(forest_density=0.3), axes, progress=False)
+def grid(small_grid):
+    return small_grid
 
 
 def small_config(**kw):

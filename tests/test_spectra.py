@@ -8,8 +8,8 @@ from scipy.special import voigt_profile
 
 from specvit_core.instrument import convolve_to_mr, lsf_matrix, lsf_sigma, mr_wavelength
 from specvit_core.spectra.bosz import parse_bosz_name, read_bosz_folder
-from specvit_core.spectra.embedded import EmbeddedStars, LineModel
-from specvit_core.spectra.grid import AXES, TemplateGrid, build_embedded_grid
+from specvit_core.spectra.embedded import EmbeddedStars
+from specvit_core.spectra.grid import AXES, TemplateGrid
 
 CAT = [8498.02, 8542.09, 8662.14]
 NA = [8183.26, 8194.82]
@@ -92,13 +92,6 @@ def test_lines_weaken_with_metallicity_and_tio_appears_in_cool_stars(stars):
     band = (stars.wave > 7060) & (stars.wave < 7080)  # just redward of the 7054 A TiO head
     depth = [1 - np.median(f[band] / c[band]) for f, c in (stars.flux(t, 4.5, 0.0) for t in (3500.0, 5000.0))]
     assert depth[0] > 0.2 and depth[1] < 0.1
-
-
-@pytest.fixture(scope="module")
-def small_grid():
-    axes = {"T_eff": np.arange(4000.0, 5001.0, 250.0), "log_g": np.arange(1.0, 5.01, 1.0),
-            "M_H": np.array([-1.0, -0.5, 0.0, 0.5])}
-    return build_embedded_grid(LineModel(forest_density=0.3), axes, progress=False)
 
 
 def test_interpolation_reproduces_nodes_and_is_smooth_between_them(small_grid):
