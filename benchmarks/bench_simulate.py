@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_simulate.py --n 20000
 
-Reports the rate of the whole writer (interpolation + noise model + normalization + gzip HDF5 write) and of its
+Reports the rate of the whole writer (interpolation + noise model + normalization + HDF5 write) and of its
 parts, in one run, on this machine.
 """
 import argparse
@@ -42,7 +42,7 @@ def main():
         t = time.perf_counter()
         generate_dataset(Path(tmp) / "bench", config, grid, progress=False)
         total = args.n + 2000
-        print(f"simulate + write     {rate(total, time.perf_counter() - t)}  ({total} spectra, gzip HDF5)")
+        print(f"simulate + write     {rate(total, time.perf_counter() - t)}  ({total} spectra, HDF5, compression={config.compression})")
 
 
 if __name__ == "__main__":
