@@ -64,7 +64,7 @@ def hf_twin(ours: nn.Module, attn: str) -> HFViTRegressor:
             layer.layernorm_before.load_state_dict(block.norm1.state_dict())
             layer.layernorm_after.load_state_dict(block.norm2.state_dict())
             layer.mlp.fc1.load_state_dict(block.mlp.net[0].state_dict())
-            layer.mlp.fc2.load_state_dict(block.mlp.net[3].state_dict())
+            layer.mlp.fc2.load_state_dict(block.mlp.net[2].state_dict())
         hf.vit.layernorm.load_state_dict(ours.encoder.norm.state_dict())
         hf.head.load_state_dict(ours.head.state_dict())
     return hf
