@@ -33,7 +33,7 @@ PROFILES: dict[str, Profile] = {
     for p in (
         Profile("smoke", 384, 128, 256, 2, "smoke", 2, 64, 2,
                 "tests and nbval in CI: hundreds of spectra, tiny models, seconds per notebook"),
-        Profile("quick", 6000, 500, 2000, 2, "quick", 12, 64, 4,
+        Profile("quick", 6000, 500, 2000, 2, "quick", 12, 32, 4,
                 "a newcomer on a laptop (make book): small models of the paper's topology, minutes"),
         Profile("cpu", 50_000, 1000, 10_000, 5, "cpu", 40, 128, 8,
                 "a workstation overnight: tens of thousands of spectra"),
