@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
+from specvit_core.config import get_profile
 from specvit_core.metrics import regression_metrics
 from specvit_core.models import build_model
 from specvit_core.train import TrainConfig, evaluate, load_checkpoint, main, train
@@ -35,7 +36,9 @@ def one_thread():
 def test_table1_defaults_follow_the_family(arch, loss, lr, wd):
     cfg = TrainConfig(arch=arch, profile="quick").resolved(build_model(arch, "smoke").config["family"])
     assert (cfg.loss, cfg.lr, cfg.weight_decay) == (loss, lr, wd)
-    assert (cfg.size, cfg.epochs, cfg.batch_size, cfg.patience) == ("quick", 12, 64, 4)  # the quick profile
+    quick = get_profile("quick")  # the unset fields come from the profile
+    assert (cfg.size, cfg.epochs, cfg.batch_size, cfg.patience) == (quick.model_size, quick.epochs,
+                                                                   quick.batch_size, quick.patience)
     kept = TrainConfig(arch=arch, loss="l1", lr=5e-5, epochs=3).resolved("cnn")  # explicit values win
     assert (kept.loss, kept.lr, kept.epochs) == ("l1", 5e-5, 3)
 
