@@ -24,7 +24,7 @@ import numpy as np
 from astropy import constants as const
 from scipy.special import voigt_profile
 
-from .linelist import ELEMENTS, STRONG_LINES, TIO_BAND_HEADS, paschen_lines, weak_line_forest
+from .linelist import ELEMENTS, PASCHEN_UPPER, STRONG_LINES, TIO_BAND_HEADS, paschen_lines, weak_line_forest
 
 SUN_TEFF, SUN_LOGG = 5777.0, 4.44
 C_KMS = const.c.to_value("km/s")
@@ -93,7 +93,7 @@ class EmbeddedStars:
         self.mass = np.array([ELEMENTS[e][6] for e in self.element]) * AMU
         n_strong = len(STRONG_LINES)
         self.upper_n = np.zeros(len(lines))  # principal quantum number of the upper level (Paschen lines only)
-        self.upper_n[n_strong : n_strong + len(paschen_lines())] = np.arange(11, 21)
+        self.upper_n[n_strong : n_strong + len(PASCHEN_UPPER)] = PASCHEN_UPPER
         half = np.array([
             50.0 if WIDE_WINDOW_ELEMENTS.get(e) == s else (5.0 if i < n_strong else 1.0)
             for i, (e, s) in enumerate(zip(self.element, self.stage))

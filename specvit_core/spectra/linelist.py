@@ -84,7 +84,10 @@ STRONG_LINES = [
 ]
 
 
-def paschen_lines(n_upper=range(11, 21)) -> list[tuple]:
+PASCHEN_UPPER = range(11, 21)  # upper levels of the Paschen lines inside the window
+
+
+def paschen_lines(n_upper=PASCHEN_UPPER) -> list[tuple]:
     """Hydrogen Paschen lines n -> 3 inside the window (Rydberg formula, air wavelengths; f ~ n^-3 asymptotics)."""
     rydberg_h = 109677.58  # cm^-1
     lines = []
