@@ -44,8 +44,10 @@ def receptive_field(model: nn.Module, n_pixels: int = 4096) -> int:
     """Pixels that influence one output position of the front end in the middle of the spectrum (from gradients)."""
     net = front_end(model).eval()
     x = torch.randn(1, n_pixels, requires_grad=True)
-    out = net(x) if hasattr(model, "to_tokens") else net(x.unsqueeze(1))
-    out = out if hasattr(model, "to_tokens") else out.transpose(1, 2)  # -> (1, positions, channels)
+    if hasattr(model, "to_tokens"):
+        out = net(x)  # (1, tokens, D)
+    else:
+        out = net(x.unsqueeze(1)).transpose(1, 2)  # CNN features (1, C, L') -> (1, L', C)
     out[0, out.shape[1] // 2].sum().backward()
     touched = torch.nonzero(x.grad[0]).flatten()
     return int(touched.max() - touched.min() + 1)
