@@ -390,7 +390,8 @@ def label_bounds(dataset_dir) -> dict:
 
 
 def run_baselines(profile: str, baselines=BASELINES, *, dataset_dir=None, runs_root=None, label: str = "log_g",
-                  n_augment: int = 1, seed: int = 42, grid: TemplateGrid | None = None, n_jobs: int | None = None,
+                  n_augment: int = 1, seed: int = 42, max_train: int | None = None, grid: TemplateGrid | None = None,
+                  n_jobs: int | None = None,
                   recompute: bool = False, progress: bool = True) -> pd.DataFrame:
     """Fit the baselines on a profile's train/val splits, evaluate them on its test split and cache the runs.
 
@@ -408,6 +409,8 @@ def run_baselines(profile: str, baselines=BASELINES, *, dataset_dir=None, runs_r
         Training noise realizations per spectrum for LightGBM and Ridge.
     seed : int
         Training-noise seed (the networks' ``TrainConfig.seed``).
+    max_train : int, optional
+        Fit LightGBM and Ridge on the first ``max_train`` training spectra (the scaling experiment).
     grid : TemplateGrid, optional
         Template grid; default: the one named in the dataset's manifest (the simulator's).
     n_jobs : int, optional
@@ -437,6 +440,8 @@ def run_baselines(profile: str, baselines=BASELINES, *, dataset_dir=None, runs_r
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
     base = dict(profile=p.name, dataset_dir=str(dataset_dir), label=label)
     learned = dict(n_augment=n_augment, seed=seed, val_noise_seed=FIXED_NOISE_SEED)
+    if max_train is not None:
+        learned["max_train"] = int(max_train)
     configs = {
         "ridge": dict(arch="ridge", **base, **learned, alphas=RIDGE_ALPHAS.tolist()),
         "lightgbm": dict(arch="lightgbm", **base, **learned, **LIGHTGBM_PARAMS, n_estimators=LIGHTGBM_TREES[p.name],
@@ -461,7 +466,7 @@ def run_baselines(profile: str, baselines=BASELINES, *, dataset_dir=None, runs_r
                                                     n_jobs, progress)
         else:
             with lock_test_split():  # appendix K.1.2: fitting reads train and val only
-                train, val = read_split(dataset_dir, "train"), read_split(dataset_dir, "val")
+                train, val = read_split(dataset_dir, "train", max_train), read_split(dataset_dir, "val")
             columns, history, extra = _run_learned(config, train, val, x_test, n_jobs)
         ok = columns.get("success", np.ones(len(test), bool))
         true = test.labels(label)

@@ -71,6 +71,7 @@ class TrainConfig:
     num_workers: int | None = None  # None: 0 on CPU, up to 8 per process on CUDA
     save_every: int = 500  # also write last.pt every this many optimizer steps (mid-epoch resume)
     max_steps: int | None = None  # pause (resumable) once the run has taken this many optimizer steps
+    init_from: str | None = None  # fine-tuning: start from this checkpoint's weights and label scaler
 
     def resolved(self, family: str) -> TrainConfig:
         """Fill the ``None`` fields from the profile and Table 1, then validate.
@@ -182,6 +183,17 @@ def load_checkpoint(path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
+def _initial_weights(cfg: TrainConfig, model: nn.Module) -> dict:
+    """Load ``cfg.init_from`` into ``model`` (fine-tuning) and return that checkpoint; it must be the same network."""
+    init = load_checkpoint(cfg.init_from)
+    if init["model_config"] != model.config:
+        raise ValueError(f"The checkpoint {cfg.init_from!r} holds {init['model_config']['name']!r} "
+                         f"(size {init['model_config']['size']!r}); it cannot initialize {model.config['name']!r} "
+                         f"(size {model.config['size']!r}) with these hyperparameters")
+    model.load_state_dict(init["model"])
+    return init
+
+
 def _check_resumable(ckpt: dict, cfg: TrainConfig, path: Path) -> None:
     """Refuse a checkpoint from another architecture, size or training configuration."""
     old = ckpt["config"]
@@ -223,7 +235,7 @@ def train(config: TrainConfig, dataset_dir, run_dir, resume: bool = True) -> dic
     run_dir : str or Path
         Run folder (created); conventionally ``runs/<profile>/<arch>``.
     resume : bool
-        Continue from ``run_dir/last.pt`` when it exists (a finished run is only re-evaluated).
+        Continue from ``run_dir/last.pt`` when it exists; a finished run returns its ``metrics.json``.
 
     Returns
     -------
@@ -248,6 +260,9 @@ def train(config: TrainConfig, dataset_dir, run_dir, resume: bool = True) -> dic
     ckpt = load_checkpoint(last_path) if resume and last_path.is_file() else None
     if ckpt is not None:
         _check_resumable(ckpt, cfg, last_path)
+        if ckpt["finished"] and ckpt["dataset_dir"] == str(dataset_dir) and (run_dir / "metrics.json").is_file():
+            return json.loads((run_dir / "metrics.json").read_text())  # a finished run is not evaluated again
+    init = _initial_weights(cfg, model) if cfg.init_from and ckpt is None else None
     amp = _amp_dtype(device)
     workers = cfg.num_workers if cfg.num_workers is not None else (
         min(8, (os.cpu_count() or 1) // world) if device.type == "cuda" else 0)
@@ -255,7 +270,8 @@ def train(config: TrainConfig, dataset_dir, run_dir, resume: bool = True) -> dic
     with lock_test_split():  # appendix K.1.2: training reads train and val only
         train_split = read_split(dataset_dir, "train", cfg.max_train)
         val_split = read_split(dataset_dir, "val", cfg.max_val)
-        scaler_y = LabelScaler().fit(train_split.labels(cfg.label))
+        scaler_y = LabelScaler.from_state_dict(init["label_scaler"]) if init else \
+            LabelScaler().fit(train_split.labels(cfg.label))
         train_ds = NoisySpectra(train_split.flux, train_split.error, scaler_y.transform(train_split.labels(cfg.label)),
                                 noise="fresh", seed=cfg.seed, alpha=cfg.noise_alpha)
         val_ds = NoisySpectra(val_split.flux, val_split.error, scaler_y.transform(val_split.labels(cfg.label)),
@@ -439,6 +455,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, help="override Table 1's learning rate")
     parser.add_argument("--seed", type=int, default=42, help="training seed (default: 42)")
     parser.add_argument("--max-train", type=int, help="use only the first N training spectra")
+    parser.add_argument("--init-from", help="fine-tune: start from this checkpoint (best.pt of a run of the same "
+                        "architecture and size) and its label scaling")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
     parser.add_argument("--num-workers", type=int, help="DataLoader workers (default: 0 on CPU, <= 8 on CUDA)")
     parser.add_argument("--data", type=Path, help="dataset folder (default: data/<profile>, simulated if missing)")
@@ -447,6 +465,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     config = TrainConfig(arch=args.arch, profile=args.profile, epochs=args.epochs, batch_size=args.batch_size,
                          lr=args.lr, seed=args.seed, max_train=args.max_train, device=args.device,
+                         init_from=args.init_from,
                          num_workers=args.num_workers)
     run_dir = (args.runs or runs_dir(args.profile)) / args.arch
     from .simulate import ensure_dataset

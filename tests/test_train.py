@@ -79,12 +79,30 @@ def test_evaluate_on_val_reproduces_the_training_validation(trained):
     assert len(pd.read_csv(run_dir / "val_predictions.csv")) == metrics["n"] == 64
 
 
-def test_finished_run_is_only_re_evaluated(trained, tiny_dataset):
+def test_finished_run_returns_its_metrics_without_training_or_evaluating(trained, tiny_dataset):
     run_dir, metrics = trained
     before = load_checkpoint(run_dir / "last.pt")
+    written = (run_dir / "test_predictions.csv").stat().st_mtime_ns
     config = TrainConfig(arch="convstem_lstm", profile="smoke", epochs=4, patience=4, batch_size=32, lr=3e-3)
     assert train(config, tiny_dataset, run_dir) == metrics
     assert load_checkpoint(run_dir / "last.pt")["step"] == before["step"]
+    assert (run_dir / "test_predictions.csv").stat().st_mtime_ns == written
+
+
+def test_fine_tuning_starts_from_the_checkpoint_weights_and_label_scaling(trained, tiny_dataset, tmp_path):
+    run_dir, _ = trained
+    pretrained = load_checkpoint(run_dir / "best.pt")
+    # A learning rate of ~0 keeps the weights where they started: the pretrained ones, not a fresh initialization.
+    config = TrainConfig(arch="convstem_lstm", profile="smoke", epochs=1, batch_size=32, lr=1e-30, eta_min=0.0,
+                         init_from=str(run_dir / "best.pt"), max_train=64)
+    train(config, tiny_dataset, tmp_path / "tuned")
+    tuned = load_checkpoint(tmp_path / "tuned" / "best.pt")
+    weights = [name for name, _ in build_model("convstem_lstm", "smoke").named_parameters()]  # not BN statistics
+    assert all(torch.allclose(pretrained["model"][k], tuned["model"][k], atol=1e-6) for k in weights)
+    assert tuned["label_scaler"] == pretrained["label_scaler"]  # not refitted on the 64 fine-tuning labels
+    with pytest.raises(ValueError, match="holds 'convstem_lstm' .* cannot initialize 'lstmformer'"):
+        train(TrainConfig(arch="lstmformer", profile="smoke", init_from=str(run_dir / "best.pt")), tiny_dataset,
+              tmp_path / "other")
 
 
 def test_checkpoint_of_another_architecture_or_config_is_refused(trained, tiny_dataset):

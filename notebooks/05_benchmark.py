@@ -1,0 +1,338 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 5. The architecture benchmark
+#
+# **Learning goals.** How the paper compares nine architectures and three classical baselines on the same spectra
+# (section 5.1): metrics with bootstrap confidence intervals grouped by family (Table 3, Figure 6), prediction
+# diagnostics (Figure 7), errors by stellar type (Table 5), inference cost (Table 6), whether the best network beats
+# LightGBM beyond the test-set noise (Tables 9 and 18); and the experiments that probe the comparison: swapped
+# hyperparameters (Table 12, Figure 8), training-set size (Table 10, Figure 9), seeds (Table 11), patch sizes
+# (Table 14), tokenizer stability (Table 15), fine-tuning to brighter stars (Table 4), and where SpecViT's attention
+# falls on the spectrum (Figure 10).
+#
+# Every run is a folder under `runs/<profile>/` that this chapter trains when it is missing and reuses when it is
+# there: the main comparison uses the folders of chapter 4 (`runs/<profile>/<arch>/`), the other experiments
+# `runs/<profile>/benchmark/`. Re-run at another profile with
+# `papermill notebooks/05_benchmark.ipynb out.ipynb -p profile cpu`, or for other architectures with
+# `-p archs '["bilstm", "specvit"]'`.
+
+# %% tags=["parameters"]
+import os
+
+profile = os.environ.get("SPECVIT_PROFILE", "quick")  # smoke | quick | cpu | paper
+archs = None  # architectures to train for the main comparison; None: the profile's plan (all nine from cpu up)
+reference = "lightgbm"  # the baseline the best network is tested against (Tables 9 and 18)
+
+# %%
+import json
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from IPython.display import Markdown, display
+from myst_nb import glue
+from scipy.stats import spearmanr
+
+from specvit_core import benchmark, metrics
+from specvit_core.baselines import run_baselines
+from specvit_core.config import get_profile
+from specvit_core.data import read_split
+from specvit_core.report import profile_banner
+from specvit_core.simulate import ensure_dataset
+from specvit_core.spectra import load_grid
+from specvit_core.spectra.linelist import STRONG_LINES
+
+display(Markdown(profile_banner(profile)))
+plan = benchmark.get_plan(profile)
+dataset = ensure_dataset(profile)
+FAMILY_COLORS = {"hybrid": "tab:blue", "recurrent": "tab:orange", "transformer": "tab:green", "cnn": "tab:purple",
+                 "GBDT": "0.45", "linear": "0.6", "physics": "0.75"}
+
+# %% [markdown]
+# ## 5.1 The runs
+#
+# The networks train with their Table 1 configuration (loss, learning rate, weight decay by family) and the
+# profile's epochs, batch size and model size; the baselines are those of chapter 3. At this profile the plan
+# trains the architectures below; runs of any other architecture already in `runs/<profile>/` (from
+# `specvit train --arch ...`) join the tables.
+
+# %%
+main = benchmark.main_runs(profile, archs or plan.main_archs, dataset)
+run_baselines(profile, dataset_dir=dataset)
+run_dirs = benchmark.collect_run_dirs(profile)
+display(pd.DataFrame({"trained here or reused": list(run_dirs)}).T)
+
+# %% [markdown]
+# ## 5.2 Table 3: performance by family
+#
+# R², MAE and σ_robust = 1.4826 MAD of the residuals on the test split, each with its bootstrap 95% interval
+# (B resamples of the test spectra, appendix I). Families are ordered as in the paper, best R² first within each.
+
+# %%
+table = benchmark.comparison_table(run_dirs, n_boot=plan.n_boot)
+
+
+def with_interval(t: pd.DataFrame, metric: str) -> pd.Series:
+    return t.apply(lambda r: f"{r[metric]:.3f} [{r[metric + '_low']:.3f}, {r[metric + '_high']:.3f}]", axis=1)
+
+
+display(pd.DataFrame({"family": table.family, "parameters": table.params.map(
+    lambda p: "" if pd.isna(p) else f"{p / 1e6:.2f}M"), "n test": table.n,
+    **{m: with_interval(table, m) for m in ("r2", "mae", "sigma_robust")}}))
+networks = table[~table.family.isin(["GBDT", "linear", "physics"])]
+best = networks.r2.idxmax()
+glue("best_model", best, display=False)
+glue("best_r2", table.loc[best, "r2"], display=False)
+glue("reference_r2", table.loc[reference, "r2"], display=False)
+glue("n_networks", len(networks), display=False)
+
+# %% [markdown]
+# The best network here is **{glue:text}`best_model`** with R² = {glue:text}`best_r2:.3f`, against
+# {glue:text}`reference_r2:.3f` for LightGBM, out of {glue:text}`n_networks` networks trained at this profile. The
+# paper's Table 3 (N = 2 x 10^5, ~4.8M parameters) has ConvStem+LSTM 0.729, BiLSTM 0.728, LSTMFormer 0.718, the pure
+# transformers 0.709-0.716, the CNNs 0.640-0.687, LightGBM 0.614, Ridge 0.50 and template fitting 0.415.
+#
+# ## 5.3 Figure 6: R² by family
+#
+# Bars with their bootstrap 95% intervals, coloured by family.
+
+# %%
+fig, ax = plt.subplots(figsize=(8, 0.45 * len(table) + 1))
+y = np.arange(len(table))[::-1]
+ax.barh(y, table.r2, color=[FAMILY_COLORS[f] for f in table.family],
+        xerr=[table.r2 - table.r2_low, table.r2_high - table.r2], capsize=3)
+ax.set_yticks(y, table.index)
+ax.set(xlabel="test $R^2$ (log g)", title=f"Figure 6 at profile {profile}")
+for family, color in FAMILY_COLORS.items():
+    if family in set(table.family):
+        ax.barh([], [], color=color, label=family)
+ax.legend(loc="lower right", fontsize=8)
+plt.tight_layout()
+
+# %% [markdown]
+# ## 5.4 Figure 7: predicted against true, and the residuals
+#
+# The best network and LightGBM coloured by point density (1:1 line dashed), and the residual distributions of the
+# best network, LightGBM and Ridge.
+
+# %%
+preds = {name: benchmark.load_predictions(run_dirs[name]) for name in (best, reference, "ridge")}
+fig, axes = plt.subplots(1, 3, figsize=(15, 4.3))
+for ax, name in zip(axes[:2], (best, reference)):
+    p = preds[name]
+    ax.hexbin(p.true, p.pred, gridsize=35, extent=(0.8, 5.2, 0.8, 5.2), mincnt=1, cmap="viridis", bins="log")
+    ax.plot([0.8, 5.2], [0.8, 5.2], "k--", lw=1)
+    ax.set(title=f"{name}: R² = {metrics.r2(p.true, p.pred):.3f}", xlabel="true log g", ylabel="predicted log g",
+           xlim=(0.8, 5.2), ylim=(0.8, 5.2))
+for name, p in preds.items():
+    axes[2].hist(p.pred - p.true, bins=60, range=(-3, 3), histtype="step", lw=1.5,
+                 label=f"{name} (MAE = {metrics.mae(p.true, p.pred):.3f})")
+axes[2].set(xlabel="predicted - true log g [dex]", ylabel="spectra", title="residuals")
+axes[2].legend(fontsize=8)
+plt.tight_layout()
+
+# %% [markdown]
+# ## 5.5 Table 5: MAE by stellar type
+#
+# Giants (log g < 2.5), subgiants (2.5-4.0) and dwarfs (> 4.0). The paper: SpecViT 0.430 / 0.414 / 0.475,
+# LightGBM 0.665 / 0.381 / 0.620, Ridge 0.805 / 0.416 / 0.755.
+
+# %%
+display(benchmark.stellar_type_mae(run_dirs).round(3))
+
+# %% [markdown]
+# ## 5.6 Table 6: inference cost
+#
+# Time to predict the test split on this machine: the networks now, with batches of 256 (on the GPU when there is
+# one); LightGBM and Ridge as measured when they were fitted (chapter 3, same machine). The paper measured 897
+# spectra/s for SpecViT on a V100 and 94,262 and 296,931 spectra/s for LightGBM and Ridge on its CPU.
+
+# %%
+cost = benchmark.inference_cost(run_dirs, dataset)
+display(cost.style.format({"params": lambda p: "" if pd.isna(p) else f"{p:,.0f}", "seconds": "{:.3f}",
+                           "throughput": "{:,.0f}"}))
+glue("catalog_minutes", 1e6 / cost.loc[best, "throughput"] / 60, display=False)
+
+# %% [markdown]
+# At this rate the best network would label a survey catalogue of 10^6 spectra in
+# {glue:text}`catalog_minutes:.0f` minutes on this machine (the paper: ~19 minutes on one V100).
+#
+# ## 5.7 Tables 9 and 18: is the best network better than LightGBM?
+#
+# The best network's R² with its bootstrap interval and standard error, and the paired bootstrap of the R²
+# difference against LightGBM on the same resampled test spectra, with the one-sided p-value (the fraction of
+# resamples where the network is not better).
+
+# %%
+sig = benchmark.significance(run_dirs, best, reference, n_boot=plan.n_boot)
+display(pd.Series(sig, dtype=object).to_frame("value"))
+glue("delta_r2", sig["delta_r2"], display=False)
+glue("delta_low", sig["delta_r2_low"], display=False)
+glue("delta_high", sig["delta_r2_high"], display=False)
+glue("p_value", sig["p_value"], display=False)
+
+# %% [markdown]
+# ΔR² = {glue:text}`delta_r2:.3f` (95% interval {glue:text}`delta_low:.3f` to {glue:text}`delta_high:.3f`,
+# p = {glue:text}`p_value:.3f`). The paper found SpecViT (N = 10^6) R² = 0.711 [0.699, 0.723], SE 0.0062, best
+# checkpoint at epoch 128.
+#
+# ## 5.8 Table 12 and Figure 8: swapping hyperparameters
+#
+# SpecViT trained with the BiLSTM's Table 1 configuration (MSE, lr 3e-4, weight decay 1e-4) and the BiLSTM with
+# SpecViT's (L1, lr 1e-4, weight decay 1e-2), next to each with its own. In the paper SpecViT lost 0.007 in R² while
+# the BiLSTM collapsed to R² = -5.36.
+
+# %%
+cross = benchmark.cross_configuration_runs(profile, plan, dataset)
+display(cross[["architecture", "configuration", "loss", "lr", "weight_decay", "status", "r2", "mae",
+               "sigma_robust"]].round(4))
+fig, ax = plt.subplots(figsize=(6, 3.5))
+for i, (arch, rows) in enumerate(cross.groupby("architecture", sort=False)):
+    ax.bar(np.arange(2) + 3 * i, rows.r2.fillna(0), color=["tab:blue", "tab:red"])
+    ax.text(3 * i + 0.5, ax.get_ylim()[0], arch, ha="center", va="top")
+ax.set_xticks([0, 1, 3, 4], ["native", "swapped"] * 2)
+ax.axhline(0, color="k", lw=0.8)
+ax.set(ylabel="test $R^2$", title="Figure 8: own vs the other's configuration")
+plt.tight_layout()
+
+# %% [markdown]
+# ## 5.9 Figure 9 and Table 10: training-set size
+#
+# Test R² of the plan's networks, LightGBM and Ridge trained on the first N spectra of the training set (the
+# largest N reuses the main runs). The paper's SpecViT rose from 0.434 at N = 5 x 10^4 to 0.711 at 10^6, LightGBM
+# from 0.488 to 0.614.
+
+# %%
+scaling = benchmark.scaling_runs(profile, plan, dataset)
+display(scaling.pivot(index="n_train", columns="model", values="r2").round(3))
+fig, ax = plt.subplots(figsize=(6.5, 4))
+for model, rows in scaling.groupby("model", sort=False):
+    ax.plot(rows.n_train, rows.r2, "o" + ("--" if model in ("lightgbm", "ridge") else "-"), label=model)
+ax.set(xscale="log", xlabel="training spectra N", ylabel="test $R^2$", title="Figure 9")
+ax.legend(fontsize=8)
+plt.tight_layout()
+
+# %% [markdown]
+# ## 5.10 Table 11: seeds
+#
+# The best architecture of the paper, ConvStem+LSTM, trained again with another seed (initialization, data order
+# and training noise all change). The paper's two seeds agreed to ΔR² < 0.001.
+
+# %%
+seeds = benchmark.seed_runs(profile, "convstem_lstm", plan, dataset)
+summary = seeds[["r2", "mae", "sigma_robust"]]
+display(pd.concat([summary, summary.mean().to_frame("mean").T, summary.std().to_frame("std").T]).round(4))
+
+# %% [markdown]
+# ## 5.11 Table 14: patch size
+#
+# SpecViT (Conv1D tokenizer, non-overlapping patches) with patches of 16, 32 and 64 pixels, trained on the plan's
+# ablation set. The paper (50k-spectrum regime): test R² 0.554 (16), 0.449 (32), 0.496 (64).
+
+# %%
+patches = benchmark.patch_size_runs(profile, plan, dataset)
+display(patches[["best_val_r2", "r2", "mae", "status"]].round(4))
+
+# %% [markdown]
+# ## 5.12 Table 15: Conv1D against sliding-window tokenization
+#
+# Both tokenizers compute the same kind of token (a linear map of each patch); they differ in how the gradient
+# reaches the weights. Each trains with several seeds; a run counts as finished when its loss stayed finite and its
+# best validation R² exceeds 0.05 (the paper's sliding-window runs collapsed to a constant prediction, R² ≈ 0:
+# 0 of 15 finished, against 23 of 79 Conv1D runs).
+
+# %%
+stability_runs, stability = benchmark.tokenizer_stability(profile, plan, dataset)
+display(stability.round(4))
+display(stability_runs[["tokenizer", "seed", "status", "best_val_r2", "r2"]].round(4))
+
+# %% [markdown]
+# ## 5.13 Table 4: fine-tuning to brighter stars
+#
+# ConvStem+LSTM and the BiLSTM, pre-trained on the benchmark's i = 20.5-22.5 spectra, fine-tuned on a separate
+# dataset at i = 18.75-19.25 (SNR ~ 21); the same networks trained on that dataset from scratch for as many epochs
+# show what the pre-training brings. The paper (2 x 10^5 mag-19 spectra): BiLSTM R² 0.952, σ_robust 0.116;
+# ConvStem+LSTM 0.949, 0.089.
+
+# %%
+high_snr = benchmark.high_snr_runs(profile, plan, dataset)
+display(high_snr[["model", "training", "pretrained_r2", "status", "r2", "mae", "sigma_robust"]].round(4))
+bright = read_split(benchmark.high_snr_dataset(profile, plan), "test")
+glue("bright_snr", float(np.median(bright.params.snr)), display=False)
+
+# %% [markdown]
+# The median SNR of the mag-19 test spectra is {glue:text}`bright_snr:.1f` (the paper: ~21).
+#
+# ## 5.14 Figure 10: where the attention falls
+#
+# CLS-to-patch attention of the best transformer or hybrid run, averaged over its layers, heads and the test
+# spectra, normalized to a maximum of 1, over an example spectrum (the brightest test spectrum). The grey curve is
+# where the log g information is: the Fisher information (∂x/∂log g)² / σ² of the templates per token, averaged
+# over the grid at i = 21.5 (chapter 6). Vertical lines mark the strong lines of the window.
+
+# %%
+attentive = [n for n in networks.index if table.loc[n, "family"] in ("transformer", "hybrid")]
+shown = max(attentive, key=lambda n: table.loc[n, "r2"])
+test = read_split(dataset, "test")
+attention = benchmark.cls_attention(run_dirs[shown], test.flux[: min(len(test.flux), 256)], test.wave)
+grid = load_grid(json.loads((dataset / "manifest.json").read_text())["config"]["grid"])
+information = benchmark.logg_information_by_token(grid, attention)
+rho = spearmanr(attention.attention, information).statistic
+glue("attention_model", shown, display=False)
+glue("attention_rho", rho, display=False)
+
+fig, (top, bottom) = plt.subplots(2, 1, figsize=(14, 6.5), sharex=True, height_ratios=(1, 1.2))
+example = int(np.argmax(test.params.snr))
+top.plot(test.wave, test.flux[example], lw=0.5, color="k")
+top.set(ylabel="normalized flux", title=f"example spectrum (SNR {test.params.snr[example]:.0f}, "
+        f"log g {test.params.log_g[example]:.2f})")
+bottom.step(attention.wave_center, attention.attention, where="mid", label=f"{shown} CLS attention")
+bottom.step(attention.wave_center, information, where="mid", color="0.5", label="log g Fisher information")
+bottom.set(xlabel="wavelength [Å]", ylabel="normalized")
+names = {"Ca": "Ca II", "Na": "Na I", "K": "K I", "Mg": "Mg I", "O": "O I"}
+for wave, element, stage, *_ in STRONG_LINES:
+    if element in names and (element != "Mg" or wave > 8800):
+        for ax in (top, bottom):
+            ax.axvline(wave, color="tab:red", lw=0.6, alpha=0.6)
+        bottom.annotate(f"{names[element]} {wave:.0f}", (wave, 1.02), rotation=90, fontsize=7, ha="center",
+                        va="bottom", xycoords=("data", "axes fraction"))
+bottom.legend(loc="upper left", fontsize=8)
+plt.tight_layout()
+
+# %% [markdown]
+# Spearman's rank correlation between {glue:text}`attention_model`'s attention and the log g information per
+# token is ρ = {glue:text}`attention_rho:.2f` (1: the attention ranks the tokens as the information does; 0: no
+# relation). The paper's SpecViT attended to the Ca II triplet and Mg I 8807.
+#
+# ## What this profile shows, and what it does not
+#
+# Small profiles train small networks on a few thousand spectra for a few epochs, so the networks here are far
+# from the paper's convergence (chapter 4): read the tables as a working demonstration of every experiment of
+# section 5.1, not as a reproduction of its numbers. Run the chapter at `cpu` on a workstation, or at `paper` on a
+# GPU, for the paper's scale (`specvit book --profile paper` or papermill with `-p profile paper`).
+
+# %%
+display(pd.Series({"profile": profile, "training spectra": get_profile(profile).n_train,
+                   "epochs": get_profile(profile).epochs, "model size": get_profile(profile).model_size,
+                   **{k: str(v) for k, v in vars(plan).items()}}, name="plan").to_frame())
+
+# %% [markdown]
+# ## About
+#
+# Code: `specvit_core/benchmark.py` (experiments and tables), `specvit_core/train.py` (every network run),
+# `specvit_core/baselines.py`, `specvit_core/metrics.py` (bootstrap, paired bootstrap). Tests:
+# `tests/test_benchmark.py`. The plans per profile are `specvit_core.benchmark.PLANS`.
