@@ -59,7 +59,7 @@ PLANS = {
     "quick": BenchmarkPlan(main_archs=("convstem_lstm", "bilstm", "specvit", "resnet18_1d"),
                            scaling_fractions=(0.25, 0.5, 1.0), scaling_archs=("specvit", "convstem_lstm"),
                            seeds=(42, 43), stability_seeds=(42, 43, 44), ablation_max_train=1000, ablation_epochs=3,
-                           patch_sizes=(16, 32, 64), high_snr_sizes=(3000, 500, 1000), finetune_epochs=3),
+                           patch_sizes=(16, 32, 64), high_snr_sizes=(2000, 500, 1000), finetune_epochs=3),
     "cpu": BenchmarkPlan(main_archs=None, scaling_fractions=(0.1, 0.25, 0.5, 1.0),
                          scaling_archs=("specvit", "bilstm", "convstem_lstm"), seeds=(42, 43),
                          stability_seeds=(42, 43, 44), ablation_max_train=None, ablation_epochs=None,
@@ -439,3 +439,22 @@ def logg_information_by_token(grid, attention: pd.DataFrame, mag: float = 21.5, 
     hi = np.searchsorted(grid.wave, attention.wave_end.to_numpy(), side="right")
     info = np.array([per_pixel[a:b].sum() for a, b in zip(lo, hi)])
     return info / info.max()
+
+
+def run_summary(run_dirs: dict[str, Path]) -> pd.DataFrame:
+    """One row per run folder: family, parameters, training spectra, epochs run, best epoch and training seconds."""
+    rows = {}
+    for name, run_dir in run_dirs.items():
+        config = json.loads((Path(run_dir) / "config.json").read_text())
+        metrics = json.loads((Path(run_dir) / "metrics.json").read_text())
+        family, params = run_family(run_dir)
+        history = Path(run_dir) / "history.csv"
+        network = family not in BASELINE_FAMILY.values()
+        epochs = len(pd.read_csv(history)) if network and history.is_file() else None
+        seconds = pd.read_csv(history).time.sum() if network and history.is_file() else metrics["fit_seconds"]
+        rows[name] = dict(family=family, params=params, n_train=config.get("n_train", metrics.get("n_train")),
+                          epochs_run=epochs, best_epoch=metrics.get("best_epoch"), train_seconds=seconds,
+                          run_folder=Path(run_dir).parent.name + "/" + Path(run_dir).name)
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    counts = ["params", "n_train", "epochs_run", "best_epoch"]
+    return table.astype({c: "Int64" for c in counts}).round({"train_seconds": 1})
