@@ -57,7 +57,7 @@ PLANS = {
                            patch_sizes=(16, 32),
                            high_snr_sizes=(256, 64, 128), finetune_epochs=1, n_boot=200),
     "quick": BenchmarkPlan(main_archs=("convstem_lstm", "bilstm", "specvit", "resnet18_1d"),
-                           scaling_fractions=(0.25, 0.5, 1.0), scaling_archs=("specvit", "convstem_lstm"),
+                           scaling_fractions=(0.25, 0.5, 1.0), scaling_archs=("resnet18_1d",),
                            seeds=(42, 43), stability_seeds=(42, 43, 44), ablation_max_train=1000, ablation_epochs=3,
                            patch_sizes=(16, 32, 64), high_snr_sizes=(2000, 500, 1000), finetune_epochs=3),
     "cpu": BenchmarkPlan(main_archs=None, scaling_fractions=(0.1, 0.25, 0.5, 1.0),

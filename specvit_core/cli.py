@@ -1,4 +1,4 @@
-"""The ``specvit`` command: simulate, models, train, baselines, book."""
+"""The ``specvit`` command: simulate, models, train, baselines, benchmark, book."""
 from __future__ import annotations
 
 import argparse
@@ -52,6 +52,32 @@ def _baselines(args: argparse.Namespace) -> int:
     return 0
 
 
+BENCHMARK_EXPERIMENTS = ("main", "cross-config", "scaling", "seeds", "patch-sizes", "tokenizers", "high-snr")
+
+
+def _benchmark(args: argparse.Namespace) -> int:
+    from . import benchmark
+    from .simulate import ensure_dataset
+
+    plan = benchmark.get_plan(args.profile)
+    dataset = ensure_dataset(args.profile)
+    experiments = {
+        "main": lambda: benchmark.main_runs(args.profile, args.archs or plan.main_archs, dataset),
+        "cross-config": lambda: benchmark.cross_configuration_runs(args.profile, plan, dataset),
+        "scaling": lambda: benchmark.scaling_runs(args.profile, plan, dataset),
+        "seeds": lambda: benchmark.seed_runs(args.profile, "convstem_lstm", plan, dataset),
+        "patch-sizes": lambda: benchmark.patch_size_runs(args.profile, plan, dataset),
+        "tokenizers": lambda: benchmark.tokenizer_stability(args.profile, plan, dataset)[1],
+        "high-snr": lambda: benchmark.high_snr_runs(args.profile, plan, dataset),
+    }
+    for name in args.experiments:
+        table = experiments[name]()
+        shown = [c for c in ("model", "architecture", "configuration", "training", "tokenizer", "n_train", "status",
+                             "runs", "finished", "r2", "mae", "sigma_robust") if c in table.columns]
+        print(f"\n== {name} ==\n{table[shown].to_string()}", flush=True)
+    return 0
+
+
 def _book(args: argparse.Namespace) -> int:
     from .book import build_book
 
@@ -98,6 +124,18 @@ def build_parser() -> argparse.ArgumentParser:
     base.add_argument("--runs", help="runs folder (default: runs/<profile>)")
     base.add_argument("--recompute", action="store_true", help="refit even when a matching run exists")
     base.set_defaults(func=_baselines)
+
+    bench = sub.add_parser(
+        "benchmark", help="run the experiments of the benchmark chapter (paper section 5.1)",
+        description="Train (or reuse) the runs of chapter 05's experiments at a profile and print their test "
+                    "metrics. Main runs go to runs/<profile>/<arch>/, the others to runs/<profile>/benchmark/; "
+                    "finished runs are reused, interrupted ones resumed. Sizes: specvit_core.benchmark.PLANS.")
+    bench.add_argument("--profile", default=DEFAULT_PROFILE, choices=profiles, help="profile (default: %(default)s)")
+    bench.add_argument("--experiments", nargs="+", default=list(BENCHMARK_EXPERIMENTS), choices=BENCHMARK_EXPERIMENTS,
+                       metavar="NAME", help=f"experiments to run (default: all): {', '.join(BENCHMARK_EXPERIMENTS)}")
+    bench.add_argument("--archs", nargs="+", metavar="ARCH",
+                       help="architectures of the main comparison (default: the profile's plan; see specvit models)")
+    bench.set_defaults(func=_benchmark)
 
     book = sub.add_parser("book", help="execute the chapters with papermill and build the Jupyter Book")
     book.add_argument("--profile", default=DEFAULT_PROFILE, choices=profiles, help="profile (default: %(default)s)")

@@ -19,3 +19,17 @@ def profile_banner(profile: str) -> str:
     return (f"> Executed with profile **`{p.name}`** ({p.description}; {p.n_train:,} training spectra, model size "
             f"`{p.model_size}`) on {device}, {datetime.date.today().isoformat()}, specvit_core {__version__}."
             f"{warning}")
+
+
+def plateau_warning(r2_values, experiment: str, threshold: float = 0.05) -> str:
+    """A Markdown warning when no run of an experiment left the constant-prediction plateau, else "".
+
+    A network that predicts the mean label for every spectrum scores R^2 ~ 0; when every run of an experiment
+    stays below ``threshold``, the comparison between its runs says nothing about the architectures.
+    """
+    values = [v for v in r2_values if v == v]  # NaN for runs that diverged
+    if values and max(values) >= threshold:
+        return ""
+    return (f"> **No run of {experiment} left the constant-prediction plateau at this profile** (best test R² "
+            f"{max(values, default=float('nan')):.3f} < {threshold}): the differences above are noise. Run the "
+            f"chapter at `cpu` or `paper` for a meaningful comparison.")

@@ -28,3 +28,12 @@ def test_unknown_choices_name_the_valid_ones(capsys):
     with pytest.raises(SystemExit):
         main(["train", "--arch", "vgg"])
     assert "specvit" in capsys.readouterr().err
+
+
+def test_benchmark_command_reports_an_unknown_architecture(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SPECVIT_HOME", str(tmp_path))
+    monkeypatch.setattr("specvit_core.simulate.ensure_dataset", lambda profile: tmp_path)
+    assert main(["benchmark", "--profile", "smoke", "--experiments", "main", "--archs", "vgg"]) == 2
+    err = capsys.readouterr().err
+    assert "Unknown model name 'vgg'" in err and "specvit" in err
+    assert not (tmp_path / "runs" / "smoke" / "vgg").exists()

@@ -79,3 +79,16 @@ def test_a_failing_chapter_fails_the_build(tmp_path):
     with pytest.raises(papermill.PapermillExecutionError, match="chapter broke"):
         execute_chapters("smoke", root=tmp_path)
     assert (tmp_path / "book" / "chapters" / "99_broken.ipynb").exists()  # kept for reading the error
+
+
+@pytest.mark.parametrize("py", PAIRS, ids=lambda p: p.stem)
+def test_every_glued_reference_is_glued_by_the_chapter(py):
+    """A {glue:text}`key` in the text renders only if a code cell of the same notebook calls glue("key", ...)."""
+    import re
+
+    nb = jupytext.read(py)
+    text = "".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    code = "".join(c.source for c in nb.cells if c.cell_type == "code")
+    referenced = set(re.findall(r"\{glue:\w+\}`(\w+)", text))
+    glued = set(re.findall(r"glue\(\"(\w+)\"", code))
+    assert referenced <= glued, f"referenced but never glued: {sorted(referenced - glued)}"
