@@ -34,9 +34,9 @@ PROFILES: dict[str, Profile] = {
         Profile("smoke", 384, 128, 256, 2, "smoke", 2, 64, 2,
                 "tests and nbval in CI: hundreds of spectra, tiny models, seconds per notebook"),
         Profile("quick", 6000, 500, 2000, 2, "quick", 12, 32, 4,
-                "a newcomer on a laptop (make book): small models of the paper's topology, minutes"),
+                "a newcomer on a laptop (make book): small models of the paper's topology, half an hour for the book"),
         Profile("cpu", 50_000, 1000, 10_000, 5, "cpu", 40, 128, 8,
-                "a workstation overnight: tens of thousands of spectra"),
+                "a many-core workstation or a small GPU: tens of thousands of spectra, ~1M-parameter models"),
         Profile("paper", 200_000, 1000, 10_000, 5, "paper", 200, 256, 20,
                 "a GPU: the paper's N = 2e5 training set, ~4.8M-parameter models, the paper's epochs"),
     )
