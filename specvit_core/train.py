@@ -451,6 +451,8 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"architecture: {', '.join(list_models())}")
     parser.add_argument("--profile", default="quick", choices=list(PROFILES), help="profile (default: quick)")
     parser.add_argument("--epochs", type=int, help="override the profile's epochs")
+    parser.add_argument("--patience", type=int, help="override the profile's early-stopping patience (epochs "
+                        "without a better validation MAE); raise it with --epochs for models that sit on a plateau first")
     parser.add_argument("--batch-size", type=int, help="override the profile's batch size")
     parser.add_argument("--lr", type=float, help="override Table 1's learning rate")
     parser.add_argument("--seed", type=int, default=42, help="training seed (default: 42)")
@@ -463,10 +465,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=Path, help="runs folder; the run goes to RUNS/<arch> (default: runs/<profile>)")
     parser.add_argument("--no-resume", action="store_true", help="start afresh even if RUNS/<arch>/last.pt exists")
     args = parser.parse_args(argv)
-    config = TrainConfig(arch=args.arch, profile=args.profile, epochs=args.epochs, batch_size=args.batch_size,
-                         lr=args.lr, seed=args.seed, max_train=args.max_train, device=args.device,
-                         init_from=args.init_from,
-                         num_workers=args.num_workers)
+    config = TrainConfig(arch=args.arch, profile=args.profile, epochs=args.epochs, patience=args.patience,
+                         batch_size=args.batch_size, lr=args.lr, seed=args.seed, max_train=args.max_train,
+                         device=args.device, init_from=args.init_from, num_workers=args.num_workers)
     run_dir = (args.runs or runs_dir(args.profile)) / args.arch
     from .simulate import ensure_dataset
 

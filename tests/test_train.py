@@ -187,10 +187,12 @@ def test_bad_configuration(tiny_dataset, tmp_path):
 
 
 def test_command_line(tiny_dataset, tmp_path, capsys):
-    main(["--arch", "convstem_lstm", "--profile", "smoke", "--epochs", "1", "--batch-size", "32",
+    main(["--arch", "convstem_lstm", "--profile", "smoke", "--epochs", "1", "--patience", "7", "--batch-size", "32",
           "--max-train", "64", "--data", str(tiny_dataset), "--runs", str(tmp_path)])
     printed = json.loads(capsys.readouterr().out)  # epoch lines go to stderr, the metrics to stdout
     assert printed == json.loads((tmp_path / "convstem_lstm" / "metrics.json").read_text())
+    written = json.loads((tmp_path / "convstem_lstm" / "config.json").read_text())
+    assert (written["patience"], written["batch_size"], written["max_train"]) == (7, 32, 64)
     with pytest.raises(SystemExit):
         main(["--arch", "vit9"])
     assert "invalid choice: 'vit9'" in capsys.readouterr().err
