@@ -346,6 +346,13 @@ plt.tight_layout()
 # from the paper's convergence (chapter 4): read the tables as a working demonstration of every experiment of
 # section 5.1, not as a reproduction of its numbers. Run the chapter at `cpu` on a workstation, or at `paper` on a
 # GPU, for the paper's scale (`specvit book --profile paper` or papermill with `-p profile paper`).
+#
+# The transformers are the most affected: their training loss stays flat at the constant-prediction level for the
+# first epochs (the paper's SpecViT needed ~100 epochs to converge, its Figure 5), so a short cosine schedule with
+# early stopping ends before they leave that plateau. To see SpecViT learn at this profile, give it a longer
+# schedule and patience, for example
+# `specvit train --arch specvit --profile quick --epochs 40 --patience 40 --runs runs/quick_long`
+# (about 15 minutes on a 2-core CPU), and compare its `metrics.json` with the table above.
 
 # %%
 display(pd.Series({"profile": profile, "training spectra": get_profile(profile).n_train,
