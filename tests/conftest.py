@@ -65,10 +65,10 @@ def tiny_dataset(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def small_grid():
-    """A small embedded template grid (T_eff 4000-5000, log g 1-5, [M/H] -1..0.5) with a sparse line forest."""
-    from specvit_core.spectra.embedded import LineModel
-    from specvit_core.spectra.grid import build_embedded_grid
+    """A small embedded template grid (T_eff 4000-5000, log g 1-5, [M/H] -1..0.5), synthesized once and cached in
+    data/cache like the full grid (about a minute on 2 cores the first time)."""
+    from specvit_core.spectra.grid import embedded_grid
 
     axes = {"T_eff": np.arange(4000.0, 5001.0, 250.0), "log_g": np.arange(1.0, 5.01, 1.0),
             "M_H": np.array([-1.0, -0.5, 0.0, 0.5])}
-    return build_embedded_grid(LineModel(forest_density=0.3), axes, progress=False)
+    return embedded_grid(axes=axes, progress=False)

@@ -1,23 +1,27 @@
-"""Physics and contracts of the stellar templates: line model, LSF, grid interpolation, BOSZ reader."""
+"""Contracts of the stellar templates: LSF, grid interpolation, BOSZ reader (the synthesis: test_synthesis.py)."""
 import bz2
 
 import numpy as np
 import pytest
 from astropy.io import fits
-from scipy.special import voigt_profile
 
 from specvit_core.instrument import convolve_to_mr, lsf_matrix, lsf_sigma, mr_wavelength
 from specvit_core.spectra.bosz import parse_bosz_name, read_bosz_folder
-from specvit_core.spectra.embedded import EmbeddedStars
+from specvit_core.spectra.synthesis import Synthesizer
 from specvit_core.spectra.grid import AXES, TemplateGrid
 
-CAT = [8498.02, 8542.09, 8662.14]
-NA = [8183.26, 8194.82]
+NODES = [(t, g, m) for t in (4500.0, 4750.0) for g in (2.0, 2.5) for m in (-0.25, 0.0)]
 
 
 @pytest.fixture(scope="module")
-def stars():
-    return EmbeddedStars()
+def synthesizer():
+    return Synthesizer()
+
+
+@pytest.fixture(scope="module")
+def bosz_spectra(synthesizer):
+    """High-resolution spectra of the BOSZ test nodes, synthesized once (every fourth sample)."""
+    return synthesizer.wave[::4], {node: tuple(a[::4] for a in synthesizer.spectrum(*node)) for node in NODES}
 
 
 def test_mr_wavelength_grid_matches_the_contract():
@@ -25,16 +29,6 @@ def test_mr_wavelength_grid_matches_the_contract():
     assert wave.shape == (4096,)
     assert wave[0] == pytest.approx(7100.2136) and wave[-1] == pytest.approx(8849.7864)
     assert np.allclose(np.diff(wave), np.diff(wave)[0])
-
-
-def test_voigt_profiles_of_the_model_are_normalized(stars):
-    # the line model uses unit-area profiles: integrating one over +-50 A recovers ~1 (wings beyond are tiny)
-    wave = stars.wave
-    for sigma, gamma in [(0.03, 0.002), (0.05, 0.3)]:
-        prof = voigt_profile(wave - 8542.09, sigma, gamma)
-        area = np.trapezoid(prof[(wave > 8492) & (wave < 8592)], wave[(wave > 8492) & (wave < 8592)])
-        expected_wing_loss = 2 * gamma / (np.pi * 50.0)  # Lorentzian area beyond +-50 A
-        assert area == pytest.approx(1.0 - expected_wing_loss, abs=2e-3)
 
 
 def test_lsf_conserves_flux_and_equivalent_width():
@@ -57,41 +51,6 @@ def test_lsf_rejects_an_input_grid_that_does_not_cover_the_arm():
         lsf_matrix(np.linspace(7200, 9000, 1000))
     with pytest.raises(ValueError, match="strictly increasing"):
         lsf_matrix(np.linspace(9000, 7000, 1000))
-
-
-@pytest.mark.parametrize("teff", [4000.0, 4500.0, 5000.0, 5500.0])
-def test_calcium_triplet_strengthens_toward_giants(stars, teff):
-    ews = [stars.equivalent_width(teff, logg, 0.0, CAT) for logg in (1.0, 2.5, 4.0, 5.0)]
-    assert np.all(np.diff(ews) < 0), f"CaT EW should fall with log g at Teff={teff}: {ews}"
-
-
-@pytest.mark.parametrize("teff", [3750.0, 4000.0, 4500.0])
-def test_sodium_doublet_strengthens_toward_cool_dwarfs(stars, teff):
-    ews = [stars.equivalent_width(teff, logg, 0.0, NA) for logg in (1.0, 2.5, 4.0, 5.0)]
-    assert np.all(np.diff(ews) > 0), f"Na I EW should rise with log g at Teff={teff}: {ews}"
-
-
-def test_calcium_triplet_strength_is_near_that_of_real_stars(stars):
-    # summed CaT equivalent widths of real stars: ~6-8 A for solar-metallicity dwarfs, 8-10 A for giants,
-    # 2-4 A for giants at [Fe/H] = -2
-    for teff in (5000.0, 5500.0, 6000.0):
-        assert 6.0 <= stars.equivalent_width(teff, 4.5, 0.0, CAT) <= 8.0
-    for teff in (4250.0, 4750.0):
-        assert 8.0 <= stars.equivalent_width(teff, 2.5, 0.0, CAT) <= 10.0
-        assert 2.0 <= stars.equivalent_width(teff, 1.5, -2.0, CAT) <= 4.0
-
-
-def test_equivalent_width_refuses_unknown_lines(stars):
-    with pytest.raises(ValueError, match="do not all match lines"):
-        stars.equivalent_width(5000.0, 4.0, 0.0, [8500.0])
-
-
-def test_lines_weaken_with_metallicity_and_tio_appears_in_cool_stars(stars):
-    ew = [stars.equivalent_width(4500.0, 2.0, mh, CAT) for mh in (-2.0, -1.0, 0.0)]
-    assert ew[0] < ew[1] < ew[2]
-    band = (stars.wave > 7060) & (stars.wave < 7080)  # just redward of the 7054 A TiO head
-    depth = [1 - np.median(f[band] / c[band]) for f, c in (stars.flux(t, 4.5, 0.0) for t in (3500.0, 5000.0))]
-    assert depth[0] > 0.2 and depth[1] < 0.1
 
 
 def test_interpolation_reproduces_nodes_and_is_smooth_between_them(small_grid):
@@ -138,11 +97,11 @@ def bosz_name(teff, logg, mh):
     return f"am{sign}{int(abs(mh) * 10 + 0.5):02d}cp00op00t{int(teff)}g{round(logg * 10):02d}v20modrt0b50000rs"
 
 
-def write_bosz_files(folder, stars, nodes, fmt):
-    """Write BOSZ-format files (3 columns or a FITS table) for the given nodes from the embedded model."""
-    wave = stars.wave[::4]
+def write_bosz_files(folder, spectra, nodes, fmt):
+    """Write BOSZ-format files (3 columns or a FITS table) for the given nodes from the embedded synthesis."""
+    wave, by_node = spectra
     for teff, logg, mh in nodes:
-        flux, cont = (a[::4] for a in stars.flux(teff, logg, mh))
+        flux, cont = by_node[(teff, logg, mh)]
         name = bosz_name(teff, logg, mh)
         if fmt == "fits":
             cols = [fits.Column(name=n, format="D", array=a)
@@ -156,9 +115,6 @@ def write_bosz_files(folder, stars, nodes, fmt):
                 (folder / f"{name}.asc").write_text(text)
 
 
-NODES = [(t, g, m) for t in (4500.0, 4750.0) for g in (2.0, 2.5) for m in (-0.25, 0.0)]
-
-
 def test_bosz_names_parse():
     # BOSZ rounds quarter-dex metallicities to two digits (-0.25 -> "m03"); the reader snaps back to 0.25 steps
     assert parse_bosz_name(bosz_name(4750, 2.5, -0.25) + ".asc.bz2") == {
@@ -169,23 +125,24 @@ def test_bosz_names_parse():
 
 
 @pytest.mark.parametrize("fmt", ["asc", "asc.bz2", "fits"])
-def test_bosz_folder_reads_into_the_same_grid_layout(tmp_path, stars, fmt):
-    write_bosz_files(tmp_path, stars, NODES, fmt)
+def test_bosz_folder_reads_into_the_same_grid_layout(tmp_path, bosz_spectra, fmt):
+    write_bosz_files(tmp_path, bosz_spectra, NODES, fmt)
     grid = read_bosz_folder(tmp_path, progress=False)
     assert grid.flux.shape == (2, 2, 2, 4096)
     assert np.allclose(grid.axes["M_H"], [-0.25, 0.0])
-    direct = convolve_to_mr(stars.wave[::4], stars.flux(4750.0, 2.5, 0.0)[0][::4])
+    wave, by_node = bosz_spectra
+    direct = convolve_to_mr(wave, by_node[(4750.0, 2.5, 0.0)][0])
     assert np.allclose(grid.flux[1, 1, 1], direct, rtol=2e-3)
 
 
-def test_bosz_folder_with_a_missing_node_names_it(tmp_path, stars):
-    write_bosz_files(tmp_path, stars, NODES[:-1], "asc")
+def test_bosz_folder_with_a_missing_node_names_it(tmp_path, bosz_spectra):
+    write_bosz_files(tmp_path, bosz_spectra, NODES[:-1], "asc")
     with pytest.raises(ValueError, match=r"missing 1 grid node.*T_eff=4750, log_g=2.5"):
         read_bosz_folder(tmp_path, progress=False)
 
 
-def test_bosz_folder_with_a_malformed_file_names_it(tmp_path, stars):
-    write_bosz_files(tmp_path, stars, NODES, "asc")
+def test_bosz_folder_with_a_malformed_file_names_it(tmp_path, bosz_spectra):
+    write_bosz_files(tmp_path, bosz_spectra, NODES, "asc")
     bad = tmp_path / f"{bosz_name(4500, 2.0, 0.0)}.asc"
     bad.write_text("7000.0 1.0\n7001.0 1.0\n")
     with pytest.raises(ValueError, match=f"{bad.name} is malformed"):

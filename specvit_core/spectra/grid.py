@@ -18,7 +18,9 @@ from scipy.interpolate import CubicSpline
 from tqdm.auto import tqdm
 
 from ..instrument import lsf_matrix, mr_wavelength
-from .embedded import MODEL_VERSION, EmbeddedStars, LineModel
+from .atmosphere import DATA_FILE as ATMOSPHERE_FILE
+from .atomic import LINE_LIST_PATH, PARTITION_FUNCTION_PATH
+from .synthesis import SYNTHESIS_VERSION, SynthesisSettings, Synthesizer
 
 AXES = ("T_eff", "log_g", "M_H")
 BOSZ_AXES = {
@@ -128,29 +130,36 @@ class TemplateGrid:
             )
 
 
-def _grid_key(model: LineModel, axes: dict) -> str:
+def _grid_key(settings: SynthesisSettings, axes: dict) -> str:
+    """Cache key: the synthesis settings and code version, the axes, and the packaged physical data."""
+    data = hashlib.sha256()
+    for path in (LINE_LIST_PATH, PARTITION_FUNCTION_PATH, ATMOSPHERE_FILE):
+        data.update(Path(path).read_bytes())
     payload = json.dumps(
-        {"model": model.to_dict(), "axes": {a: np.asarray(axes[a]).tolist() for a in AXES}, "v": GRID_FORMAT_VERSION,
-         "model_version": MODEL_VERSION},
+        {"settings": settings.to_dict(), "axes": {a: np.asarray(axes[a]).tolist() for a in AXES},
+         "v": GRID_FORMAT_VERSION, "synthesis_version": SYNTHESIS_VERSION, "data": data.hexdigest()},
         sort_keys=True,
     )
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
-def _embedded_slab(model: LineModel, axes: dict, i_teff: int) -> tuple[np.ndarray, np.ndarray]:
+def _embedded_slab(settings: SynthesisSettings, axes: dict, i_teff: int) -> tuple[np.ndarray, np.ndarray]:
     """Flux and continuum (n_g, n_M, n_pix) of all nodes at one T_eff, convolved to the MR arm."""
-    stars = EmbeddedStars(model)
-    matrix = lsf_matrix(stars.wave)
+    synthesizer = Synthesizer(settings)
+    matrix = lsf_matrix(synthesizer.wave)
     teff = axes["T_eff"][i_teff]
-    out = [[[matrix @ a for a in stars.flux(teff, g, m)] for m in axes["M_H"]] for g in axes["log_g"]]
+    out = [[[matrix @ a for a in synthesizer.spectrum(teff, g, m)] for m in axes["M_H"]] for g in axes["log_g"]]
     arr = np.asarray(out, dtype=np.float32)  # (n_g, n_M, 2, n_pix)
     return arr[:, :, 0], arr[:, :, 1]
 
 
-def build_embedded_grid(model: LineModel = LineModel(), axes: dict | None = None, progress: bool = True,
-                        workers: int | None = None) -> TemplateGrid:
-    """Evaluate the embedded line model at every grid node and convolve it to the MR arm (one process per core)."""
-    from concurrent.futures import ProcessPoolExecutor
+def build_embedded_grid(settings: SynthesisSettings = SynthesisSettings(), axes: dict | None = None,
+                        progress: bool = True, workers: int | None = None) -> TemplateGrid:
+    """Synthesize every grid node (:class:`~.synthesis.Synthesizer`) and convolve it to the MR arm.
+
+    One process per core works on one T_eff at a time; about 0.5-1 s per node on one core.
+    """
+    from concurrent.futures import ProcessPoolExecutor, as_completed
 
     axes = {a: np.asarray(v, dtype=float) for a, v in (axes or BOSZ_AXES).items()}
     wave = mr_wavelength()
@@ -160,25 +169,26 @@ def build_embedded_grid(model: LineModel = LineModel(), axes: dict | None = None
     workers = workers or min(os.cpu_count() or 1, shape[0])
     with tqdm(total=int(np.prod(shape[:3])), desc="embedded template grid", unit="node", disable=not progress) as bar:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(_embedded_slab, model, axes, i) for i in range(shape[0])]
-            for i, future in enumerate(futures):
+            futures = {pool.submit(_embedded_slab, settings, axes, i): i for i in range(shape[0])}
+            for future in as_completed(futures):
+                i = futures[future]
                 flux[i], continuum[i] = future.result()
                 bar.update(shape[1] * shape[2])
     return TemplateGrid(axes=axes, wave=wave, flux=flux, continuum=continuum, source="embedded",
-                        meta={"line_model": model.to_dict()})
+                        meta={"synthesis": settings.to_dict(), "synthesis_version": SYNTHESIS_VERSION})
 
 
-def embedded_grid(model: LineModel = LineModel(), axes: dict | None = None, cache_dir: Path | None = None,
-                  progress: bool = True) -> TemplateGrid:
-    """The embedded template grid, computed once and cached as HDF5 under ``cache_dir`` (``data/cache``)."""
+def embedded_grid(settings: SynthesisSettings = SynthesisSettings(), axes: dict | None = None,
+                  cache_dir: Path | None = None, progress: bool = True) -> TemplateGrid:
+    """The embedded template grid, synthesized once and cached as HDF5 under ``cache_dir`` (``data/cache``)."""
     from ..config import cache_dir as default_cache
 
     axes = axes or BOSZ_AXES
-    key = _grid_key(model, axes)
+    key = _grid_key(settings, axes)
     path = Path(cache_dir or default_cache()) / f"embedded_{key}.h5"
     if path.exists():
         return TemplateGrid.load(path)
-    grid = build_embedded_grid(model, axes, progress=progress)
+    grid = build_embedded_grid(settings, axes, progress=progress)
     grid.meta["key"] = f"embedded_{key}"
     grid.save(path)
     return grid

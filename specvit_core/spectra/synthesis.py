@@ -1,0 +1,305 @@
+"""LTE spectrum synthesis of the PFS red window (7050-8900 A) from real line data and model atmospheres.
+
+The embedded templates of the supplement, in place of the BOSZ grid the paper used (Bohlin et al. 2017, built with
+ATLAS/SYNTHE on the same Kurucz family of atmospheres):
+
+* atmosphere: T, P_gas and n_e on 80 depths from the atmosnet emulator of C3K/ATLAS12 models (:mod:`.atmosphere`);
+* opacities: continuum (H-, H I, electron and Rayleigh scattering) and the Gaia-ESO line list (Heiter et al.
+  2021) with Saha-Boltzmann populations and Voigt profiles (:mod:`.opacity`), plus the hydrogen Paschen lines;
+* transfer: the formal solution of the plane-parallel transfer equation with a piecewise-linear LTE source function
+  (``I(0, mu) = S(0) + int dS/dtau exp(-tau/mu) dtau``, exact per depth interval), and the surface flux
+  ``F = 2 pi int I mu dmu`` by three-point Gauss-Legendre quadrature in mu;
+* molecules: TiO (gamma and delta systems) has no line data here. Below ~4200 K an approximate band absorption
+  (band heads degrading to the red, strength rising steeply toward cool temperatures) is applied; it is labelled as
+  an approximation wherever the coolest templates are shown. CN and other molecules are absent.
+
+Microturbulence is 2 km/s for every star, as in BOSZ.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+from astropy import constants as const
+from scipy import sparse
+from scipy.special import voigt_profile
+
+from .atmosphere import ATMOSPHERE_COLUMNS, Atmosphere, model_atmosphere
+from .atomic import LineList, load_line_list
+from .opacity import AIR_TO_VACUUM, C_CGS, LYMAN_EDGE, RYDBERG_HYDROGEN, Composition, LineOpacity, continuum_opacity, gas_state, \
+    line_opacity
+
+SYNTHESIS_VERSION = 1  # bump when the physics changes, so cached grids are rebuilt
+C_KMS = const.c.to_value("km/s")
+MU, MU_WEIGHTS = np.polynomial.legendre.leggauss(3)
+MU, MU_WEIGHTS = 0.5 * (MU + 1.0), 0.5 * MU_WEIGHTS  # Gauss-Legendre on [0, 1]
+PASCHEN_EDGE = 9.0 * LYMAN_EDGE  # 8203.6 A: H I n = 3 ionization edge (air)
+FORMATION_DEPTH = 30.0  # continuum optical depth below which line opacity is not computed
+VOIGT_CORE = 8.0  # Gaussian widths within which the Voigt profile is evaluated exactly (see ``voigt``)
+PASCHEN_UPPER = range(11, 21)  # upper levels of the Paschen lines near the window
+#: TiO band heads (A) of the gamma and delta systems in the window, with relative strengths; bands degrade to the red.
+TIO_BAND_HEADS = (
+    (7053.6, 1.00), (7087.6, 0.80), (7125.6, 0.70), (7589.3, 0.55), (7666.3, 0.45),
+    (8205.8, 0.20), (8432.3, 0.40), (8442.0, 0.35), (8451.7, 0.30), (8859.6, 0.50),
+)
+
+
+@dataclass(frozen=True)
+class SynthesisSettings:
+    """Settings of the synthesis (they key the template cache)."""
+
+    microturbulence: float = 2.0  # km/s, as BOSZ
+    alpha_m: float = 0.0  # [alpha/M]; BOSZ's solar-scaled grid has 0
+    sampling_resolution: float = 200_000.0  # lambda / delta-lambda of the high-resolution sampling
+    wave_min: float = 7050.0
+    wave_max: float = 8900.0
+    wing_threshold: float = 1e-3  # line wings are followed until line opacity < this x continuum opacity
+    max_wing: float = 40.0  # A, the widest half-window of a line
+    tio_bands: bool = True
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def high_resolution_wavelength(settings: SynthesisSettings = SynthesisSettings()) -> np.ndarray:
+    """Log-uniform wavelength grid (A, air) on which spectra are synthesized."""
+    n = int(np.ceil(np.log(settings.wave_max / settings.wave_min) * settings.sampling_resolution)) + 1
+    return np.geomspace(settings.wave_min, settings.wave_max, n)
+
+
+def paschen_lines(n_upper=PASCHEN_UPPER) -> LineList:
+    """Hydrogen Paschen lines 3 -> n (Rydberg formula, air wavelengths).
+
+    Oscillator strengths from Kramers' semiclassical formula with a bound-bound Gaunt factor of 0.85 (an
+    approximation, within ~10% of the quantum values for these transitions).
+    """
+    n = np.asarray(list(n_upper), dtype=float)
+    wave = 1e8 / (RYDBERG_HYDROGEN * (1.0 / 9.0 - 1.0 / n**2)) / AIR_TO_VACUUM
+    f = 0.85 * 32.0 / (3.0 * np.sqrt(3.0) * np.pi) / (3.0**5 * n**3) / (1.0 / 9.0 - 1.0 / n**2) ** 3
+    chi = 13.598 * (1.0 - 1.0 / 9.0)
+    ones = np.ones_like(n)
+    return LineList(wave=wave, z=ones.astype(int), ion=ones.astype(int), chi=chi * ones, loggf=np.log10(18.0 * f),
+                    fdamp=0.0 * ones, gamma_rad=0.0 * ones)
+
+
+def voigt(offset: np.ndarray, sigma: np.ndarray, gamma: np.ndarray, core: float = VOIGT_CORE) -> np.ndarray:
+    """Voigt profile (1/A): ``scipy.special.voigt_profile`` within ``core`` Gaussian widths of the centre, the
+    asymptotic wing ``L(x) [1 + sigma^2 (3x^2 - gamma^2) / (x^2 + gamma^2)^2]`` (the Lorentzian convolved with the
+    Gaussian to second order; relative error ~15 (sigma/x)^4, 0.4% at 8 sigma) beyond, where the line wings of
+    strong lines spend most of their samples."""
+    x2, g2 = offset**2, gamma**2
+    out = gamma / np.pi / (x2 + g2) * (1.0 + sigma**2 * (3 * x2 - g2) / (x2 + g2) ** 2)
+    inner = np.abs(offset) < core * sigma
+    out[inner] = voigt_profile(offset[inner], sigma[inner], gamma[inner])
+    return out
+
+
+def planck(wave: np.ndarray, temperature: np.ndarray) -> np.ndarray:
+    """Planck intensity B_lambda (erg/s/cm^2/A/sr) at ``wave`` (A, last axis) and ``temperature`` (K, first axis)."""
+    h, c, k = const.h.cgs.value, C_CGS, const.k_B.cgs.value
+    lam = np.asarray(wave, dtype=float)[None, :] * 1e-8
+    t = np.asarray(temperature, dtype=float)[:, None]
+    return 2 * h * c**2 / lam**5 / np.expm1(h * c / (lam * k * t)) * 1e-8
+
+
+def optical_depth(opacity: np.ndarray, column_mass: np.ndarray) -> np.ndarray:
+    """Optical depth (n_depth, n_wave) from opacity per gram, trapezoid in column mass, tau = kappa m at the top."""
+    dm = np.diff(column_mass)[:, None]
+    steps = 0.5 * (opacity[1:] + opacity[:-1]) * dm
+    return np.concatenate([opacity[:1] * column_mass[0], opacity[:1] * column_mass[0] + np.cumsum(steps, axis=0)])
+
+
+def emergent_flux(tau: np.ndarray, source: np.ndarray) -> np.ndarray:
+    """Surface flux 2 pi int I(mu) mu dmu for piecewise-linear source functions (n_depth, n_wave) -> (n_wave,)."""
+    slope = np.diff(source, axis=0) / np.diff(tau, axis=0)
+    flux = np.zeros(tau.shape[1])
+    for mu, weight in zip(MU, MU_WEIGHTS):
+        attenuation = np.exp(-tau / mu)
+        intensity = source[0] + mu * (np.sum(slope * (attenuation[:-1] - attenuation[1:]), axis=0)
+                                      + slope[-1] * attenuation[-1])
+        flux += 2 * np.pi * weight * mu * intensity
+    return flux
+
+
+def monotonic_depths(atmosphere: Atmosphere, min_tau: float = 3.0) -> Atmosphere:
+    """The layers from the surface down to the first where the emulated column mass stops increasing.
+
+    The emulator's column mass steps backward by < 1% deep in some low-gravity models (below tau_Ross ~ 5); the
+    flux comes from above tau ~ 3, so those layers are dropped.
+
+    Raises
+    ------
+    ValueError
+        If the column mass is not increasing down to ``tau_Ross = min_tau``.
+    """
+    steps = np.diff(atmosphere.column_mass) > 0
+    n = atmosphere.column_mass.size if steps.all() else int(np.argmin(steps)) + 1
+    if atmosphere.tau_rosseland[n - 1] < min_tau:
+        raise ValueError(f"the model atmosphere for T_eff = {atmosphere.teff:g}, log_g = {atmosphere.logg:g}, "
+                         f"M_H = {atmosphere.mh:g} has a non-monotonic column mass above tau_Ross = {min_tau:g}")
+    if n == atmosphere.column_mass.size:
+        return atmosphere
+    arrays = {f: getattr(atmosphere, f)[:n] for f in ATMOSPHERE_COLUMNS}
+    return replace(atmosphere, **arrays)
+
+
+def tio_optical_depth(wave: np.ndarray, teff: float, logg: float, mh: float) -> np.ndarray:
+    """Approximate TiO band optical depth (no molecular line data; a labelled approximation below ~4200 K)."""
+    bands = np.zeros_like(wave)
+    for head, strength in TIO_BAND_HEADS:
+        red = wave >= head
+        bands[red] += strength * np.exp(-(wave[red] - head) / 60.0)
+    return 0.35 * 10**mh * 10 ** (0.19 * (logg - 4.44)) * 10 ** (-(teff - 3900.0) / 650.0) * bands
+
+
+class Synthesizer:
+    """LTE synthesis on a fixed high-resolution grid; the line data are prepared once.
+
+    Parameters
+    ----------
+    settings : SynthesisSettings
+    lines : LineList, optional
+        Atomic lines (the packaged Gaia-ESO list by default); the hydrogen Paschen lines are always added.
+    """
+
+    def __init__(self, settings: SynthesisSettings = SynthesisSettings(), lines: LineList | None = None):
+        self.settings = settings
+        self.wave = high_resolution_wavelength(settings)
+        atomic = load_line_list() if lines is None else lines
+        self.lines = atomic.concatenate(paschen_lines())
+        blue, red = self.wave[0], self.wave[-1]
+        self.coarse_wave = np.concatenate([np.linspace(blue - 60.0, PASCHEN_EDGE - 1e-3, 40),
+                                           np.linspace(PASCHEN_EDGE + 1e-3, red + 60.0, 30)])
+
+    def _interpolate_coarse(self, values: np.ndarray, wave: np.ndarray) -> np.ndarray:
+        """Interpolate (..., n_coarse) continuum quantities to ``wave`` on each side of the Paschen edge."""
+        out = np.empty(values.shape[:-1] + (wave.size,))
+        edge = np.searchsorted(self.coarse_wave, PASCHEN_EDGE)
+        for part, coarse in ((wave < PASCHEN_EDGE, slice(0, edge)), (wave >= PASCHEN_EDGE, slice(edge, None))):
+            for index in np.ndindex(values.shape[:-1]):
+                out[index + (part,)] = np.interp(wave[part], self.coarse_wave[coarse], values[index + (coarse,)])
+        return out
+
+    def _setup(self, teff: float, logg: float, mh: float, select: np.ndarray | None):
+        composition = Composition(mh=mh, alpha_m=self.settings.alpha_m)
+        atmosphere = monotonic_depths(model_atmosphere(teff, logg, mh, self.settings.alpha_m))
+        gas = gas_state(atmosphere, composition)
+        lines = self.lines if select is None else self.lines.select(select)
+        coarse_kappa = continuum_opacity(self.coarse_wave, gas)
+        return atmosphere, gas, lines, coarse_kappa
+
+    def weak_line_equivalent_widths(self, teff: float, logg: float, mh: float) -> np.ndarray:
+        """Equivalent width (A) of every line of ``self.lines`` in the weak-line limit (linear response).
+
+        Adding line opacity ``x kappa_c`` at one depth lowers the flux as adding ``x`` to the relative continuum
+        opacity there would (same LTE source function), so the weak-line depression is ``sum_d x_d R_d`` with
+        ``R_d`` the response of the continuum flux to the opacity of layer d. Saturated lines are overestimated;
+        the number is used to drop lines that never matter.
+        """
+        atmosphere, gas, lines, coarse_kappa = self._setup(teff, logg, mh, None)
+        m = atmosphere.column_mass
+        source = planck(self.coarse_wave, gas.temperature)
+        flux = emergent_flux(optical_depth(coarse_kappa, m), source)
+        step = 1e-3
+        response = np.empty_like(coarse_kappa)
+        for d in range(m.size):
+            perturbed = coarse_kappa.copy()
+            perturbed[d] *= 1.0 + step
+            response[d] = (flux - emergent_flux(optical_depth(perturbed, m), source)) / (flux * step)
+        opacity = line_opacity(lines, gas, self.settings.microturbulence)
+        ratio = opacity.strength / self._interpolate_coarse(coarse_kappa, lines.wave).T
+        return np.sum(ratio * self._interpolate_coarse(response, lines.wave).T, axis=1)
+
+    def line_opacity_grid(self, lines: LineList, gas, coarse_kappa: np.ndarray, tau_cont: np.ndarray) -> np.ndarray:
+        """Line opacity (cm^2/g) of ``lines`` on ``self.wave`` at every depth: (n_depth, n_wave).
+
+        Lines are followed to where their wings fall below ``wing_threshold`` times the continuum opacity, and only
+        in the layers above continuum optical depth ``FORMATION_DEPTH`` (deeper ones add < exp(-30) to the flux).
+        """
+        s = self.settings
+        opacity = line_opacity(lines, gas, s.microturbulence)
+        kappa_at_line = self._interpolate_coarse(coarse_kappa, lines.wave).T  # (n_lines, n_depth)
+        ratio = opacity.strength / kappa_at_line  # integrated line / continuum opacity, A
+        forming = (self._interpolate_coarse(tau_cont, lines.wave).T < FORMATION_DEPTH)
+        wing = np.sqrt(np.max(np.where(forming, ratio * opacity.gamma, 0.0), axis=1) / (np.pi * s.wing_threshold))
+        deep = tau_cont.min(axis=1) > FORMATION_DEPTH
+        n_form = int(np.argmax(deep)) + 1 if deep.any() else len(deep)
+        opacity = LineOpacity(*(a[:, :n_form] for a in (opacity.strength, opacity.sigma, opacity.gamma)))
+        core = 5.0 * opacity.sigma.max(axis=1)
+        half = np.clip(np.maximum(wing, core), 2.0 * self.wave[0] / s.sampling_resolution, s.max_wing)
+        lo = np.searchsorted(self.wave, lines.wave - half)
+        hi = np.searchsorted(self.wave, lines.wave + half)
+        keep = hi > lo
+        total = np.zeros((gas.temperature.size, self.wave.size))
+        voigt = keep & (wing > core)
+        for rows, gaussian in ((np.flatnonzero(keep & ~voigt), True), (np.flatnonzero(voigt), False)):
+            for chunk in np.array_split(rows, max(1, int(np.sum(hi[rows] - lo[rows])) // 25_000 + 1)):
+                if chunk.size:
+                    self._add_profiles(total[:n_form], chunk, lo, hi, lines, opacity, gaussian)
+        return total
+
+    def _add_profiles(self, total, rows, lo, hi, lines, opacity, gaussian: bool) -> None:
+        counts = hi[rows] - lo[rows]
+        line_id = np.repeat(rows, counts)
+        pixel = np.concatenate([np.arange(a, b) for a, b in zip(lo[rows], hi[rows])])
+        offset = (self.wave[pixel] - lines.wave[line_id])[:, None]
+        sigma, gamma = opacity.sigma[line_id], opacity.gamma[line_id]
+        if gaussian:
+            profile = np.exp(-0.5 * (offset / sigma) ** 2) / (np.sqrt(2 * np.pi) * sigma)
+        else:
+            profile = voigt(np.broadcast_to(offset, sigma.shape), sigma, gamma)
+        gather = sparse.csr_matrix((np.ones(pixel.size), (pixel, np.arange(pixel.size))),
+                                   shape=(self.wave.size, pixel.size))
+        total += (gather @ (profile * opacity.strength[line_id])).T
+
+    def spectrum(self, teff: float, logg: float, mh: float, select: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        """Surface flux and continuum (erg/s/cm^2/A) at ``self.wave``.
+
+        Parameters
+        ----------
+        teff, logg, mh : float
+            Effective temperature (K), log10 surface gravity (cgs), [M/H].
+        select : bool array over ``self.lines``, optional
+            Synthesize only these lines (no TiO then), e.g. to measure one line's equivalent width.
+
+        Returns
+        -------
+        flux, continuum : (n_wave,) arrays
+
+        Raises
+        ------
+        ValueError
+            If the labels lie outside the atmosphere emulator's range.
+        """
+        atmosphere, gas, lines, coarse_kappa = self._setup(teff, logg, mh, select)
+        m = atmosphere.column_mass
+        coarse_tau = optical_depth(coarse_kappa, m)
+        source = self._interpolate_coarse(planck(self.coarse_wave, gas.temperature), self.wave)
+        kappa = self._interpolate_coarse(coarse_kappa, self.wave)
+        continuum = emergent_flux(optical_depth(kappa, m), source)
+        kappa += self.line_opacity_grid(lines, gas, coarse_kappa, coarse_tau)
+        flux = emergent_flux(optical_depth(kappa, m), source)
+        if self.settings.tio_bands and select is None and teff < 4250.0:
+            tio = tio_optical_depth(self.wave, teff, logg, mh)
+            flux = flux * (1.0 - 0.84 * tio / (1.0 + tio))
+        return flux, continuum
+
+    def equivalent_width(self, teff: float, logg: float, mh: float, wavelengths) -> float:
+        """Summed equivalent width (A) of the listed lines alone (no other lines, no TiO).
+
+        Every line of the list within 0.01 A of a given wavelength counts (isotopic and fine-structure components).
+
+        Raises
+        ------
+        ValueError
+            If a wavelength matches no line of the list.
+        """
+        select = np.zeros(len(self.lines), dtype=bool)
+        for w in wavelengths:
+            match = np.abs(self.lines.wave - w) < 0.01
+            if not match.any():
+                raise ValueError(f"wavelength {w} A matches no line of the line list (within 0.01 A)")
+            select |= match
+        flux, continuum = self.spectrum(teff, logg, mh, select)
+        return float(np.trapezoid(1.0 - flux / continuum, self.wave))
