@@ -54,7 +54,7 @@ from specvit_core.data import fixed_noisy, read_split
 from specvit_core.report import plateau_warning, profile_banner
 from specvit_core.simulate import ensure_dataset
 from specvit_core.spectra import load_grid
-from specvit_core.spectra.linelist import STRONG_LINES
+from specvit_core.spectra.synthesis import DIAGNOSTIC_LINES
 
 display(Markdown(profile_banner(profile)))
 plan = benchmark.get_plan(profile)
@@ -323,14 +323,10 @@ top.legend(loc="lower left", fontsize=8)
 bottom.step(attention.wave_center, attention.attention, where="mid", label=f"{shown} CLS attention")
 bottom.step(attention.wave_center, information, where="mid", color="0.5", label="log g Fisher information")
 bottom.set(xlabel="wavelength [Å]", ylabel="normalized", ylim=(0, 1.25))
-marked = {("Ca", 2): "Ca II", ("Na", 1): "Na I", ("K", 1): "K I", ("O", 1): "O I", ("Mg", 1): "Mg I"}
-for wave, element, stage, *_ in STRONG_LINES:
-    name = marked.get((element, stage))
-    if name is None or (element == "Mg" and wave < 8800):
-        continue
+for name, wave in DIAGNOSTIC_LINES:
     for ax in (top, bottom):
         ax.axvline(wave, color="tab:red", lw=0.6, alpha=0.5)
-    if element != "O" or abs(wave - 7774.17) < 0.01:  # one label for the O I triplet
+    if name != "O I" or abs(wave - 7774.17) < 0.01:  # one label for the O I triplet
         bottom.text(wave, 1.22, f"{name} {wave:.0f}", rotation=90, fontsize=7, ha="right", va="top")
 bottom.legend(loc="center left", fontsize=8)
 plt.tight_layout()

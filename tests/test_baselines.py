@@ -185,7 +185,7 @@ def test_template_run_scores_all_three_labels_and_checks_the_grid(grid, tmp_path
     pred = pd.read_csv(tmp_path / "runs" / "template" / "test_predictions.csv")
     assert {"pred", "pred_T_eff", "pred_M_H", "chi2", "success"} <= set(pred.columns)
     assert table.loc["template", "r2"] == metrics["r2"]
-    other = TemplateGrid(grid.axes, grid.wave, grid.flux, grid.continuum, meta={"line_model": {"other": 1}})
+    other = TemplateGrid(grid.axes, grid.wave, grid.flux, grid.continuum, meta={**grid.meta, "fingerprint": "other"})
     with pytest.raises(ValueError, match="was simulated with another template grid"):
         run_baselines("smoke", ("template",), dataset_dir=data, runs_root=tmp_path / "runs2", grid=other,
                       progress=False)

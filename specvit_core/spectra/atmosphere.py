@@ -40,7 +40,9 @@ Limits
   nothing beyond C3K's molecular equilibrium for the coolest models.
 * The label box (T_eff 2500-8000 K, log g -1 to 5.5, [M/H] -4 to 1.5, [alpha/M] -0.2 to 0.6) is checked, but the
   training grid does not fill it: above 4250 K it stops at log g 5.0 and starts at log g 0 to 1.5 (hotter stars
-  need higher gravity), so such corners are extrapolations.
+  need higher gravity), so such corners are extrapolations. Of the BOSZ nodes of the templates, T_eff 6000 and
+  6250 K at log g 0 and 5250 K at log g 0 and 0.5 lie outside the training grid (its minimum log g there: 0.5, 0.5
+  and 1.0).
 """
 from __future__ import annotations
 

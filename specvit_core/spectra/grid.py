@@ -6,6 +6,8 @@ convolving the interpolated high-resolution template, and far cheaper.
 """
 from __future__ import annotations
 
+import ast
+import functools
 import hashlib
 import json
 import os
@@ -18,9 +20,8 @@ from scipy.interpolate import CubicSpline
 from tqdm.auto import tqdm
 
 from ..instrument import lsf_matrix, mr_wavelength
-from .atmosphere import DATA_FILE as ATMOSPHERE_FILE
-from .atomic import LINE_LIST_PATH, PARTITION_FUNCTION_PATH
-from .synthesis import SYNTHESIS_VERSION, SynthesisSettings, Synthesizer
+from . import atmosphere, atomic, opacity, synthesis
+from .synthesis import SynthesisSettings, Synthesizer
 
 AXES = ("T_eff", "log_g", "M_H")
 BOSZ_AXES = {
@@ -130,34 +131,58 @@ class TemplateGrid:
             )
 
 
+def _code_without_docs(path: Path) -> str:
+    """The syntax tree of a module without its docstrings (comments are not part of it)."""
+    tree = ast.parse(Path(path).read_text())
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
+                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree)
+
+
+def synthesis_fingerprint() -> str:
+    """SHA-256 of the synthesis code (docstrings and comments aside) and its packaged data: a change to either
+    rebuilds cached grids."""
+    digest = hashlib.sha256()
+    for module in (atmosphere, atomic, opacity, synthesis):
+        digest.update(_code_without_docs(module.__file__).encode())
+    for path in (atomic.LINE_LIST_PATH, atomic.PARTITION_FUNCTION_PATH, atmosphere.DATA_FILE):
+        digest.update(Path(path).read_bytes())
+    return digest.hexdigest()
+
+
 def _grid_key(settings: SynthesisSettings, axes: dict) -> str:
-    """Cache key: the synthesis settings and code version, the axes, and the packaged physical data."""
-    data = hashlib.sha256()
-    for path in (LINE_LIST_PATH, PARTITION_FUNCTION_PATH, ATMOSPHERE_FILE):
-        data.update(Path(path).read_bytes())
+    """Cache key: the synthesis settings, the axes and the fingerprint of the synthesis code and data."""
     payload = json.dumps(
         {"settings": settings.to_dict(), "axes": {a: np.asarray(axes[a]).tolist() for a in AXES},
-         "v": GRID_FORMAT_VERSION, "synthesis_version": SYNTHESIS_VERSION, "data": data.hexdigest()},
+         "v": GRID_FORMAT_VERSION, "synthesis": synthesis_fingerprint()},
         sort_keys=True,
     )
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
-def _embedded_slab(settings: SynthesisSettings, axes: dict, i_teff: int) -> tuple[np.ndarray, np.ndarray]:
-    """Flux and continuum (n_g, n_M, n_pix) of all nodes at one T_eff, convolved to the MR arm."""
+@functools.cache
+def _synthesizer_and_lsf(settings: SynthesisSettings) -> tuple[Synthesizer, object]:
+    """One synthesizer and MR line-spread matrix per worker process."""
     synthesizer = Synthesizer(settings)
-    matrix = lsf_matrix(synthesizer.wave)
-    teff = axes["T_eff"][i_teff]
-    out = [[[matrix @ a for a in synthesizer.spectrum(teff, g, m)] for m in axes["M_H"]] for g in axes["log_g"]]
-    arr = np.asarray(out, dtype=np.float32)  # (n_g, n_M, 2, n_pix)
-    return arr[:, :, 0], arr[:, :, 1]
+    return synthesizer, lsf_matrix(synthesizer.wave)
+
+
+def _embedded_row(settings: SynthesisSettings, teff: float, logg: float, mh_nodes) -> np.ndarray:
+    """Flux and continuum (n_M, 2, n_pix) of the nodes at one (T_eff, log g), convolved to the MR arm."""
+    synthesizer, matrix = _synthesizer_and_lsf(settings)
+    return np.asarray([[matrix @ a for a in synthesizer.spectrum(teff, logg, mh)] for mh in mh_nodes],
+                      dtype=np.float32)
 
 
 def build_embedded_grid(settings: SynthesisSettings = SynthesisSettings(), axes: dict | None = None,
                         progress: bool = True, workers: int | None = None) -> TemplateGrid:
     """Synthesize every grid node (:class:`~.synthesis.Synthesizer`) and convolve it to the MR arm.
 
-    One process per core works on one T_eff at a time; about 0.5-1 s per node on one core.
+    The processes (one per core) take one (T_eff, log g) row of [M/H] nodes at a time; about 0.5-1 s per node on
+    one core.
     """
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
@@ -166,16 +191,19 @@ def build_embedded_grid(settings: SynthesisSettings = SynthesisSettings(), axes:
     shape = tuple(len(axes[a]) for a in AXES) + (len(wave),)
     flux = np.empty(shape, dtype=np.float32)
     continuum = np.empty(shape, dtype=np.float32)
-    workers = workers or min(os.cpu_count() or 1, shape[0])
+    rows = [(i, j) for i in range(shape[0]) for j in range(shape[1])]
+    workers = workers or min(os.cpu_count() or 1, len(rows))
     with tqdm(total=int(np.prod(shape[:3])), desc="embedded template grid", unit="node", disable=not progress) as bar:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = {pool.submit(_embedded_slab, settings, axes, i): i for i in range(shape[0])}
+            futures = {pool.submit(_embedded_row, settings, axes["T_eff"][i], axes["log_g"][j], axes["M_H"]): (i, j)
+                       for i, j in rows}
             for future in as_completed(futures):
-                i = futures[future]
-                flux[i], continuum[i] = future.result()
-                bar.update(shape[1] * shape[2])
+                i, j = futures[future]
+                row = future.result()
+                flux[i, j], continuum[i, j] = row[:, 0], row[:, 1]
+                bar.update(shape[2])
     return TemplateGrid(axes=axes, wave=wave, flux=flux, continuum=continuum, source="embedded",
-                        meta={"synthesis": settings.to_dict(), "synthesis_version": SYNTHESIS_VERSION})
+                        meta={"synthesis": settings.to_dict(), "fingerprint": synthesis_fingerprint()})
 
 
 def embedded_grid(settings: SynthesisSettings = SynthesisSettings(), axes: dict | None = None,

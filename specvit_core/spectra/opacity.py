@@ -111,8 +111,12 @@ def ionization_fractions(z: int, temperature: np.ndarray, electron_density: np.n
 def gas_state(atmosphere: Atmosphere, composition: Composition) -> Gas:
     """Number densities of hydrogen, helium and electrons and the mass density at every depth of ``atmosphere``."""
     temperature = atmosphere.temperature
-    n_e = atmosphere.electron_density
-    nuclei = atmosphere.gas_pressure / (K_B * temperature) - n_e
+    particles = atmosphere.gas_pressure / (K_B * temperature)
+    # the emulator can return more electrons than a fully ionized H + He gas has (deep layers of its extrapolated
+    # hot, low-gravity corner): hold n_e at that limit so that the nuclei stay positive
+    y = composition.abundance("He")
+    n_e = np.minimum(atmosphere.electron_density, particles * (1 + 2 * y) / (2 + 3 * y))
+    nuclei = particles - n_e
     n_h = nuclei / composition.nuclei_per_hydrogen()
     neutral = n_h * ionization_fractions(1, temperature, n_e)[0]
     return Gas(temperature=temperature, electron_density=n_e, hydrogen_density=n_h, neutral_hydrogen=neutral,

@@ -24,16 +24,16 @@ from astropy import constants as const
 from scipy import sparse
 from scipy.special import voigt_profile
 
-from .atmosphere import ATMOSPHERE_COLUMNS, Atmosphere, model_atmosphere
+from .atmosphere import Atmosphere, model_atmosphere
 from .atomic import LineList, load_line_list
 from .opacity import AIR_TO_VACUUM, C_CGS, LYMAN_EDGE, RYDBERG_HYDROGEN, Composition, LineOpacity, continuum_opacity, gas_state, \
     line_opacity
 
-SYNTHESIS_VERSION = 1  # bump when the physics changes, so cached grids are rebuilt
 C_KMS = const.c.to_value("km/s")
 MU, MU_WEIGHTS = np.polynomial.legendre.leggauss(3)
 MU, MU_WEIGHTS = 0.5 * (MU + 1.0), 0.5 * MU_WEIGHTS  # Gauss-Legendre on [0, 1]
 PASCHEN_EDGE = 9.0 * LYMAN_EDGE  # 8203.6 A: H I n = 3 ionization edge (air)
+STANDARD_LOG_TAU_TOP, STANDARD_LOG_TAU_STEP = -6.875, 0.125  # ATLAS's Rosseland depth grid (80 layers)
 FORMATION_DEPTH = 30.0  # continuum optical depth below which line opacity is not computed
 VOIGT_CORE = 8.0  # Gaussian widths within which the Voigt profile is evaluated exactly (see ``voigt``)
 PASCHEN_UPPER = range(11, 21)  # upper levels of the Paschen lines near the window
@@ -121,26 +121,19 @@ def emergent_flux(tau: np.ndarray, source: np.ndarray) -> np.ndarray:
     return flux
 
 
-def monotonic_depths(atmosphere: Atmosphere, min_tau: float = 3.0) -> Atmosphere:
-    """The layers from the surface down to the first where the emulated column mass stops increasing.
+def standard_depths(atmosphere: Atmosphere) -> Atmosphere:
+    """The atmosphere with its column mass integrated on ATLAS's standard Rosseland depth grid.
 
-    The emulator's column mass steps backward by < 1% deep in some low-gravity models (below tau_Ross ~ 5); the
-    flux comes from above tau ~ 3, so those layers are dropped.
-
-    Raises
-    ------
-    ValueError
-        If the column mass is not increasing down to ``tau_Ross = min_tau``.
+    The emulator's 80 layers are the ATLAS layers log tau_Ross = -6.875 + 0.125 k (its own column mass and Rosseland
+    opacity reproduce them within 0.03 dex where C3K has models). Integrating dm = dtau / kappa_Ross on that grid
+    keeps the column mass increasing even in the extrapolated hot, low-gravity corner (T_eff >~ 6000 K, log g <~ 1),
+    where the emulated column mass steps backward in the deep layers.
     """
-    steps = np.diff(atmosphere.column_mass) > 0
-    n = atmosphere.column_mass.size if steps.all() else int(np.argmin(steps)) + 1
-    if atmosphere.tau_rosseland[n - 1] < min_tau:
-        raise ValueError(f"the model atmosphere for T_eff = {atmosphere.teff:g}, log_g = {atmosphere.logg:g}, "
-                         f"M_H = {atmosphere.mh:g} has a non-monotonic column mass above tau_Ross = {min_tau:g}")
-    if n == atmosphere.column_mass.size:
-        return atmosphere
-    arrays = {f: getattr(atmosphere, f)[:n] for f in ATMOSPHERE_COLUMNS}
-    return replace(atmosphere, **arrays)
+    tau = 10.0 ** (STANDARD_LOG_TAU_TOP + STANDARD_LOG_TAU_STEP * np.arange(atmosphere.column_mass.size))
+    inverse = 1.0 / atmosphere.rosseland_opacity
+    steps = 0.5 * (inverse[1:] + inverse[:-1]) * np.diff(tau)
+    column_mass = atmosphere.column_mass[0] + np.concatenate([[0.0], np.cumsum(steps)])
+    return replace(atmosphere, column_mass=column_mass)
 
 
 def tio_optical_depth(wave: np.ndarray, teff: float, logg: float, mh: float) -> np.ndarray:
@@ -182,7 +175,7 @@ class Synthesizer:
 
     def _setup(self, teff: float, logg: float, mh: float, select: np.ndarray | None):
         composition = Composition(mh=mh, alpha_m=self.settings.alpha_m)
-        atmosphere = monotonic_depths(model_atmosphere(teff, logg, mh, self.settings.alpha_m))
+        atmosphere = standard_depths(model_atmosphere(teff, logg, mh, self.settings.alpha_m))
         gas = gas_state(atmosphere, composition)
         lines = self.lines if select is None else self.lines.select(select)
         coarse_kappa = continuum_opacity(self.coarse_wave, gas)
@@ -303,3 +296,47 @@ class Synthesizer:
             select |= match
         flux, continuum = self.spectrum(teff, logg, mh, select)
         return float(np.trapezoid(1.0 - flux / continuum, self.wave))
+
+
+#: Species whose lines carry most of the gravity signal of the window, reported one by one; the rest is "other".
+GRAVITY_SPECIES = ("Ca II", "Na I", "K I", "Mg I", "Si I", "Ca I", "Ti I", "Ti II", "Fe I", "Fe II", "H I")
+
+#: Named gravity- and temperature-sensitive lines of the window (air wavelengths, A), for figure markers.
+DIAGNOSTIC_LINES = (
+    ("K I", 7664.90), ("K I", 7698.96), ("O I", 7771.94), ("O I", 7774.17), ("O I", 7775.39), ("Na I", 8183.26),
+    ("Na I", 8194.82), ("Ca II", 8498.02), ("Ca II", 8542.09), ("Ca II", 8662.14), ("Mg I", 8806.76),
+)
+
+#: The Sun's Ca II triplet equivalent widths (A), about as measured in the solar spectrum: a check, never a target.
+SOLAR_CA_TRIPLET_EW = {8498.02: 1.4, 8542.09: 3.6, 8662.14: 2.6}
+
+
+def gravity_response_by_species(synthesizer: Synthesizer, teff: float, logg: float, mh: float,
+                                species=GRAVITY_SPECIES, step: float = 0.25) -> dict[str, np.ndarray]:
+    """d(F / F_c) / d log g on the MR detector grid from the lines of each species alone (central difference).
+
+    Parameters
+    ----------
+    synthesizer : Synthesizer
+    teff, logg, mh : float
+        The star; ``logg +- step`` must lie inside the atmosphere emulator's range.
+    species : sequence of str
+        Species labels as in ``LineList.species``; every other line is summed under ``"other"``.
+    step : float
+        Half-step in log g of the central difference.
+
+    Returns
+    -------
+    dict of label -> (4096,) array, per dex. Blends make the parts add up to the whole only approximately.
+    """
+    from ..instrument import lsf_matrix
+
+    matrix = lsf_matrix(synthesizer.wave)
+    labels = synthesizer.lines.species
+    groups = {name: labels == name for name in species}
+    groups["other"] = ~np.isin(labels, list(species))
+    response = {}
+    for name, select in groups.items():
+        up, down = (synthesizer.spectrum(teff, logg + d, mh, select) for d in (step, -step))
+        response[name] = (matrix @ (up[0] / up[1]) - matrix @ (down[0] / down[1])) / (2 * step)
+    return response
