@@ -23,8 +23,9 @@ $(VENV)/.installed: pyproject.toml
 book: install
 	$(VENV)/bin/specvit book --profile $(PROFILE)
 
-# Unit tests, then every notebook under nbval at the smoke profile.
+# The template grid (synthesized once, cached), unit tests, then every notebook under nbval at the smoke profile.
 test: install
+	$(VENV)/bin/specvit grid
 	$(VENV)/bin/pytest -q tests
 	SPECVIT_PROFILE=smoke $(VENV)/bin/pytest -q -p no:cacheprovider --nbval-lax notebooks/
 

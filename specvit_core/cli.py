@@ -35,6 +35,17 @@ def _models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _grid(args: argparse.Namespace) -> int:
+    from .spectra import load_grid
+
+    grid = load_grid(args.source)
+    print(f"template grid from {grid.source}: " + ", ".join(
+        f"{a} {lo:g}..{hi:g} ({len(grid.axes[a])} nodes)" for a, (lo, hi) in grid.bounds.items()))
+    if "key" in grid.meta:
+        print(f"cached as data/cache/{grid.meta['key']}.h5")
+    return 0
+
+
 def _train(argv: list[str]) -> int:
     from .train import main as train_main
 
@@ -106,6 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help="HDF5 compression of flux and error (default none: fastest; gzip is ~37%% smaller)")
     sim.add_argument("--overwrite", action="store_true", help="replace an existing dataset")
     sim.set_defaults(func=_simulate)
+
+    grid = sub.add_parser("grid", help="synthesize (or reuse) the embedded template grid",
+                          description="Synthesize the embedded LTE template grid on the BOSZ axes once and cache it "
+                                      "in data/cache (about ten minutes on two cores), or read a BOSZ folder.")
+    grid.add_argument("--source", default="embedded", help='"embedded" (default) or a folder of BOSZ files')
+    grid.set_defaults(func=_grid)
 
     mod = sub.add_parser("models", help="list the architectures with their parameter counts")
     mod.add_argument("--size", default="paper", help="model size: smoke, quick, cpu, paper (default: %(default)s)")

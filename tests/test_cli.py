@@ -37,3 +37,8 @@ def test_benchmark_command_reports_an_unknown_architecture(tmp_path, monkeypatch
     err = capsys.readouterr().err
     assert "Unknown model name 'vgg'" in err and "specvit" in err
     assert not (tmp_path / "runs" / "smoke" / "vgg").exists()
+
+
+def test_grid_command_reads_the_cached_grid_or_names_a_bad_folder(tmp_path, capsys):
+    assert main(["grid", "--source", str(tmp_path / "nope")]) == 2
+    assert "does not exist" in capsys.readouterr().err
