@@ -13,10 +13,11 @@ import time
 
 import numpy as np
 
-from specvit_core.baselines import fit_lightgbm, fit_ridge, template_fit
-from specvit_core.data import noisy_spectrum
+from specvit_core.baselines import fit_lightgbm, fit_ridge
+from specvit_core.noise import noisy_spectrum
 from specvit_core.simulate import SimulationConfig, simulate_batch
 from specvit_core.spectra import load_grid
+from specvit_core.template_fit import template_fit
 
 
 def rate(n, seconds):

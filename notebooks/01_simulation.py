@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from specvit_core import noise, simulate
+from specvit_core import fisher, noise, paper, simulate
 from specvit_core.config import data_dir, get_profile
 from specvit_core.data import read_split
 from specvit_core.instrument import MR_N_PIXELS, MR_WAVE_MAX, MR_WAVE_MIN, convolve_to_mr, resolving_power
@@ -194,14 +194,14 @@ plt.tight_layout()
 # ## 1.3 Noise across the arm (Figure 3)
 #
 # Absolute and relative flux errors of a solar-type star (T_eff = 5750 K, log g = 4.5, [M/H] = 0) at several
-# magnitudes, for median conditions (seeing 1.0", zenith 22.5 deg, field angle 0.3 deg, new moon). Sky emission
-# lines and the telluric bands show as spikes; the relative error grows toward the red where the throughput falls.
+# magnitudes, for median conditions (`noise.MEDIAN_CONDITIONS`, the midpoints of the Table 2 ranges, printed below).
+# Sky emission lines and the telluric bands show as spikes; the relative error grows toward the red where the
+# throughput falls.
 
 # %%
+print("median conditions: " + ", ".join(f"{k} {v:g}" for k, v in noise.MEDIAN_CONDITIONS.items()))
 mags = np.array([18.0, 19.0, 20.0, 21.0, 22.0, 23.0])
-median_conditions = {"seeing": 1.0, "zenith_angle": 22.5, "field_angle": 0.3, "moon_zenith": 60.0,
-                     "moon_target": 120.0, "moon_phase": 0.0}
-cond = {k: np.full(mags.size, v) for k, v in median_conditions.items()}
+cond = {k: np.full(mags.size, v) for k, v in noise.MEDIAN_CONDITIONS.items()}
 template = np.repeat(grid.interpolate([[5750.0, 4.5, 0.0]]), mags.size, axis=0)
 flux, sigma = noise.observe(grid.wave, template, mags, cond)
 fig, axes = plt.subplots(1, 2, figsize=(12, 3.8))
@@ -222,7 +222,7 @@ plt.tight_layout()
 
 # %%
 n_snr = {"smoke": 100, "quick": 400}.get(profile, 1000)
-snr_table = simulate.snr_by_magnitude(grid, mags=(18.0, 19.0, 20.0, 20.5, 21.0, 21.5, 22.0, 22.5, 23.0), n=n_snr,
+snr_table = simulate.snr_by_magnitude(grid, mags=fisher.MAGNITUDES, n=n_snr,
                                       seed=seed)
 display(snr_table.round(3))
 
@@ -230,7 +230,7 @@ display(snr_table.round(3))
 fig, ax = plt.subplots(figsize=(6, 4))
 ax.fill_between(snr_table.mag_i, snr_table.snr_p10, snr_table.snr_p90, alpha=0.3, label="10-90% of spectra")
 ax.semilogy(snr_table.mag_i, snr_table.snr_median, "o-", label="this simulator (median)")
-ax.semilogy(list(simulate.PAPER_SNR), list(simulate.PAPER_SNR.values()), "k*", ms=10, label="paper")
+ax.semilogy(list(paper.SNR_BY_MAG), list(paper.SNR_BY_MAG.values()), "k*", ms=10, label="paper")
 ax.set(xlabel="i-band magnitude [AB]", ylabel="median per-pixel SNR")
 ax.legend()
 plt.tight_layout()
@@ -239,14 +239,15 @@ plt.tight_layout()
 # ## 1.5 Example spectra (Figure 4)
 #
 # One star (T_eff = 4750 K, log g = 2.5, [M/H] = -0.5, a red-clump giant) observed at four magnitudes: the clean
-# template (grey) under one noisy realization drawn from the per-pixel sigma.
+# template (grey) under one noisy realization drawn from the per-pixel sigma as the training inputs are (paper
+# eq. 3, negative flux clipped at 0).
 
 # %%
 show_mags = np.array([20.5, 21.5, 22.0, 22.5])
-cond4 = {k: np.full(show_mags.size, v) for k, v in median_conditions.items()}
+cond4 = {k: np.full(show_mags.size, v) for k, v in noise.MEDIAN_CONDITIONS.items()}
 clean, sigma4 = noise.observe(grid.wave, np.repeat(grid.interpolate([[4750.0, 2.5, -0.5]]), 4, axis=0), show_mags, cond4)
-clean, sigma4, _ = simulate.median_normalize(clean, sigma4)
-noisy = noise.add_noise(clean, sigma4, np.random.default_rng(seed))
+clean, sigma4, _ = noise.median_normalize(clean, sigma4)
+noisy = noise.noisy_spectrum(clean, sigma4, np.random.default_rng(seed))
 fig, axes = plt.subplots(4, 1, figsize=(12, 9), sharex=True)
 for ax, mag, c, n, s in zip(axes, show_mags, clean, noisy, sigma4):
     ax.plot(grid.wave, n, lw=0.4, color="tab:blue")

@@ -31,13 +31,16 @@ throughput_batch = 32
 
 # %%
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import torch
 from IPython.display import Markdown, display
 
 from specvit_core.config import get_profile
+from specvit_core.instrument import mr_wavelength, resolving_power
 from specvit_core.models import build_model, describe_models, list_models
 from specvit_core.models.inspect import component_params, inference_throughput, layer_shapes, receptive_field
+from specvit_core.paper import CONVSTEM_LSTM_PARAMS
 from specvit_core.report import profile_banner
 
 display(Markdown(profile_banner(profile)))
@@ -58,12 +61,16 @@ display(paper[["family", "n_params", "paper_params", "ratio_to_paper", "descript
 # ## 2.2 Where the parameters go
 #
 # Parameters per component (class token and learned positions, tokenizer or CNN stem, BiLSTM bridge, encoder,
-# head). In the hybrid ConvStem+LSTM the paper quotes ~130K for the stem, ~395K for the BiLSTM (our bridge adds its
-# 2h -> D projection and LayerNorm, eq. 12) and ~4.09M for the 5-layer ViT.
+# head). For the hybrid ConvStem+LSTM the paper quotes the stem, the BiLSTM and the 5-layer ViT separately
+# (`specvit_core.paper.CONVSTEM_LSTM_PARAMS`); they are shown beside ours (our bridge adds its 2h -> D projection and
+# LayerNorm, eq. 12).
 
 # %%
 components = pd.DataFrame({name: component_params(build_model(name, "paper")) for name in list_models()}).T.fillna(0)
 display(components.astype(int))
+hybrid = pd.DataFrame({"ours": components.loc["convstem_lstm", list(CONVSTEM_LSTM_PARAMS)],
+                       "paper": pd.Series(CONVSTEM_LSTM_PARAMS)})
+display(hybrid.assign(ratio_to_paper=hybrid.ours / hybrid.paper).rename_axis("convstem_lstm"))
 
 # %%
 ax = (components / 1e6).plot.barh(stacked=True, figsize=(9, 4.5), colormap="tab10")
@@ -86,12 +93,19 @@ display(pd.DataFrame([(name, step, str(shape)) for name, rows in shapes.items() 
 # ## 2.4 Receptive fields
 #
 # How many pixels influence one token (for the tokenizers) or one position of the last CNN feature map, measured
-# from gradients. A 16-pixel patch spans 6.8 A, about four resolution elements; the ConvStem's 31 pixels and the
-# overlapping tokenizer's 32 see a whole line profile with its wings.
+# from gradients, and what that spans on the MR wavelength grid: Angstrom and resolution elements (FWHM = lambda / R,
+# the median over the arm). A patch tokenizer's token covers a few resolution elements; the ConvStem's and the
+# overlapping tokenizer's fields, about twice as wide, see a whole line profile with its wings.
 
 # %%
+wave = mr_wavelength()
+dispersion = float(np.mean(np.diff(wave)))  # A per pixel (the grid is linear)
+resolution = float(np.median(wave / resolving_power(wave)))  # A, FWHM
 fields = pd.Series({name: receptive_field(build_model(name, "paper")) for name in list_models()}, name="pixels")
-display(pd.DataFrame({"receptive field [pixels]": fields, "[A]": (fields * 0.4272).round(1)}))
+display(pd.DataFrame({"receptive field [pixels]": fields, "[A]": (fields * dispersion).round(1),
+                      "[resolution elements]": (fields * dispersion / resolution).round(1)}))
+print(f"a {fields['specvit']}-pixel patch spans {fields['specvit'] * dispersion:.1f} A, "
+      f"{fields['specvit'] * dispersion / resolution:.1f} resolution elements of {resolution:.2f} A")
 
 # %% [markdown]
 # ## 2.5 Inference throughput on this machine

@@ -39,11 +39,11 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from specvit_core import baselines, metrics, simulate
-from specvit_core.config import runs_dir
+from specvit_core import baselines, metrics, paper, runs, simulate, tables
 from specvit_core.data import read_split
 from specvit_core.report import profile_banner
 from specvit_core.spectra import load_grid
+from specvit_core.template_fit import template_fit
 
 display(Markdown(profile_banner(profile)))
 
@@ -80,16 +80,16 @@ display(pd.Series({**baselines.LIGHTGBM_PARAMS, "tree cap at this profile": base
 
 # %%
 results = baselines.run_baselines(profile, recompute=recompute)
-runs = {name: pd.read_csv(runs_dir(profile) / name / "test_predictions.csv") for name in results.index}
+run_dirs = runs.list_runs(profile, results.index)
+predictions = {name: runs.read_predictions(folder) for name, folder in run_dirs.items()}  # successful fits
 
 # %% [markdown]
 # Test-set log g metrics next to the paper's Table 3 (trained on N = 2 x 10^5 spectra; the test set here is this
 # profile's).
 
 # %%
-paper = pd.DataFrame({"paper R2": [0.50, 0.614, 0.415], "paper MAE": [0.662, 0.560, 0.67]},
-                     index=["ridge", "lightgbm", "template"])
-display(results[["n", "r2", "mae", "sigma_robust", "rmse", "bias"]].join(paper).round(3))
+quoted = pd.DataFrame(paper.TABLE3).T[["r2", "mae"]].add_prefix("paper ")
+display(results[["n", "r2", "mae", "sigma_robust", "rmse", "bias"]].join(quoted).round(3))
 
 # %% [markdown]
 # ## 3.3 Choosing Ridge's α and LightGBM's number of trees
@@ -98,8 +98,7 @@ display(results[["n", "r2", "mae", "sigma_robust", "rmse", "bias"]].join(paper).
 # tree count with the lowest validation loss.
 
 # %%
-scan = pd.read_csv(runs_dir(profile) / "ridge" / "history.csv")
-curve = pd.read_csv(runs_dir(profile) / "lightgbm" / "history.csv")
+scan, curve = runs.read_history(run_dirs["ridge"]), runs.read_history(run_dirs["lightgbm"])
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.6))
 axes[0].semilogx(scan.alpha, scan.val_mae, "o-")
 alpha = results.loc["ridge", "alpha"]
@@ -122,8 +121,7 @@ plt.tight_layout()
 
 # %%
 fig, axes = plt.subplots(1, 3, figsize=(14, 4.2), sharey=True)
-for ax, (name, p) in zip(axes, runs.items()):
-    p = p[p.success] if "success" in p else p
+for ax, (name, p) in zip(axes, predictions.items()):
     ax.hexbin(p.true, p.pred, gridsize=35, extent=(0.8, 5.2, 0.8, 5.2), mincnt=1, cmap="viridis", bins="log")
     ax.plot([0.8, 5.2], [0.8, 5.2], "w--", lw=1)
     ax.set(title=f"{name}: R² = {metrics.r2(p.true, p.pred):.3f}", xlabel="true log g", xlim=(0.8, 5.2),
@@ -136,8 +134,7 @@ plt.tight_layout()
 
 # %%
 fig, ax = plt.subplots(figsize=(6.5, 4))
-for name, p in runs.items():
-    p = p[p.success] if "success" in p else p
+for name, p in predictions.items():
     ax.hist(p.pred - p.true, bins=60, range=(-3, 3), histtype="step", lw=1.5,
             label=f"{name} (MAE = {metrics.mae(p.true, p.pred):.3f})")
 ax.set(xlabel="predicted - true log g [dex]", ylabel="spectra")
@@ -150,9 +147,7 @@ plt.tight_layout()
 # MAE for giants (log g < 2.5), subgiants (2.5-4.0) and dwarfs (log g > 4.0).
 
 # %%
-by_type = {name: metrics.metrics_by_stellar_type(p.true, p.pred)["mae"]
-           for name, p in ((n, p[p.success] if "success" in p else p) for n, p in runs.items())}
-display(pd.DataFrame(by_type).round(3))
+display(tables.stellar_type_mae(run_dirs).round(3))
 
 # %% [markdown]
 # ## 3.6 Template fitting on all three labels (appendix H)
@@ -161,7 +156,7 @@ display(pd.DataFrame(by_type).round(3))
 # with 9,583 successful fits of 9,600.
 
 # %%
-template = json.loads((runs_dir(profile) / "template" / "metrics.json").read_text())
+template = runs.read_metrics(run_dirs["template"])
 display(pd.DataFrame(template["labels"]).T[["n", "r2", "mae", "sigma_robust", "bias"]].round(3))
 print(f"successful fits: {template['n_success']} of {template['n_attempted']} ({template['success_fraction']:.1%})")
 
@@ -169,7 +164,7 @@ print(f"successful fits: {template['n_success']} of {template['n_attempted']} ({
 # Predicted against true for the three labels.
 
 # %%
-fit = runs["template"][runs["template"].success]
+fit = predictions["template"]
 fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
 for ax, (label, pred) in zip(axes, [("T_eff", "pred_T_eff"), ("log_g", "pred"), ("M_H", "pred_M_H")]):
     lo, hi = fit[label].min(), fit[label].max()
@@ -188,7 +183,7 @@ plt.tight_layout()
 n_clean = {"smoke": 64, "quick": 200}.get(profile, 500)
 test = read_split(dataset, "test", max_rows=n_clean)
 grid = load_grid(manifest["config"]["grid"])
-clean = baselines.template_fit(test.flux, test.error, grid, baselines.label_bounds(dataset), progress=False)
+clean = template_fit(test.flux, test.error, grid, baselines.label_bounds(dataset), progress=False)
 display(pd.DataFrame({a: metrics.regression_metrics(test.labels(a), clean[a]) for a in ("T_eff", "log_g", "M_H")}).T
         [["n", "r2", "mae"]].round(4))
 

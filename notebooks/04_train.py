@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
+from specvit_core import runs
 from specvit_core.config import runs_dir
 from specvit_core.metrics import metrics_by_stellar_type
 from specvit_core.report import profile_banner
@@ -59,7 +60,7 @@ dataset = ensure_dataset(profile)
 run_dir = runs_dir(profile) / arch
 config = TrainConfig(arch=arch, profile=profile, epochs=epochs)
 metrics = train(config, dataset, run_dir)
-run_config = json.loads((run_dir / "config.json").read_text())
+run_config = runs.read_config(run_dir)
 display(pd.Series(run_config, dtype=object).to_frame("value"))
 
 # %% [markdown]
@@ -69,7 +70,7 @@ display(pd.Series(run_config, dtype=object).to_frame("value"))
 # checkpoint was kept (best validation MAE).
 
 # %%
-history = pd.read_csv(run_dir / "history.csv")
+history = runs.read_history(run_dir)
 best = int(metrics["best_epoch"])
 fig, axes = plt.subplots(1, 3, figsize=(14, 3.6))
 axes[0].plot(history.epoch, history.train_mae, label="train")
@@ -107,7 +108,7 @@ display(pd.Series(metrics).to_frame(arch))
 # regression toward the mean at the edges of the label range is visible.
 
 # %%
-pred = pd.read_csv(run_dir / "test_predictions.csv")
+pred = runs.read_predictions(run_dir)
 fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
 sc = axes[0].scatter(pred.true, pred.pred, c=np.log10(pred.snr), s=6, cmap="viridis")
 axes[0].plot([1, 5], [1, 5], "k--", lw=1)

@@ -47,7 +47,8 @@ from IPython.display import Markdown, display
 from myst_nb import glue
 from scipy.stats import spearmanr
 
-from specvit_core import benchmark, metrics
+from specvit_core import benchmark, metrics, runs, tables
+from specvit_core.attention import cls_attention, logg_information_by_token
 from specvit_core.baselines import run_baselines
 from specvit_core.config import get_profile
 from specvit_core.data import fixed_noisy, read_split
@@ -73,8 +74,8 @@ FAMILY_COLORS = {"hybrid": "tab:blue", "recurrent": "tab:orange", "transformer":
 # %%
 main = benchmark.main_runs(profile, archs or plan.main_archs, dataset)
 run_baselines(profile, dataset_dir=dataset)
-run_dirs = benchmark.collect_run_dirs(profile)
-display(benchmark.run_summary(run_dirs))
+run_dirs = runs.list_runs(profile)
+display(runs.run_summary(run_dirs))
 
 # %% [markdown]
 # ## 5.2 Table 3: performance by family
@@ -83,16 +84,8 @@ display(benchmark.run_summary(run_dirs))
 # (B resamples of the test spectra, appendix I). Families are ordered as in the paper, best R² first within each.
 
 # %%
-table = benchmark.comparison_table(run_dirs, n_boot=plan.n_boot)
-
-
-def with_interval(t: pd.DataFrame, metric: str) -> pd.Series:
-    return t.apply(lambda r: f"{r[metric]:.3f} [{r[metric + '_low']:.3f}, {r[metric + '_high']:.3f}]", axis=1)
-
-
-display(pd.DataFrame({"family": table.family, "parameters": table.params.map(
-    lambda p: "" if pd.isna(p) else f"{p / 1e6:.2f}M"), "n test": table.n,
-    **{m: with_interval(table, m) for m in ("r2", "mae", "sigma_robust")}}))
+table = tables.comparison_table(run_dirs, n_boot=plan.n_boot)
+display(tables.formatted_comparison(table))
 networks = table[~table.family.isin(["GBDT", "linear", "physics"])]
 best = networks.r2.idxmax()
 glue("best_model", best, display=False)
@@ -130,7 +123,7 @@ plt.tight_layout()
 # best network, LightGBM and Ridge.
 
 # %%
-preds = {name: benchmark.load_predictions(run_dirs[name]) for name in (best, reference, "ridge")}
+preds = {name: runs.read_predictions(run_dirs[name]) for name in (best, reference, "ridge")}
 fig, axes = plt.subplots(1, 3, figsize=(15, 4.3))
 for ax, name in zip(axes[:2], (best, reference)):
     p = preds[name]
@@ -152,7 +145,7 @@ plt.tight_layout()
 # LightGBM 0.665 / 0.381 / 0.620, Ridge 0.805 / 0.416 / 0.755.
 
 # %%
-display(benchmark.stellar_type_mae(run_dirs).round(3))
+display(tables.stellar_type_mae(run_dirs).round(3))
 
 # %% [markdown]
 # ## 5.6 Table 6: inference cost
@@ -162,7 +155,7 @@ display(benchmark.stellar_type_mae(run_dirs).round(3))
 # spectra/s for SpecViT on a V100 and 94,262 and 296,931 spectra/s for LightGBM and Ridge on its CPU.
 
 # %%
-cost = benchmark.inference_cost(run_dirs, dataset)
+cost = tables.inference_cost(run_dirs, dataset)
 display(cost.style.format({"params": lambda p: "" if pd.isna(p) else f"{p:,.0f}", "seconds": "{:.3f}",
                            "throughput": "{:,.0f}"}))
 glue("catalog_minutes", float(1e6 / cost.loc[best, "throughput"] / 60), display=False)
@@ -178,7 +171,7 @@ glue("catalog_minutes", float(1e6 / cost.loc[best, "throughput"] / 60), display=
 # resamples where the network is not better).
 
 # %%
-sig = benchmark.significance(run_dirs, best, reference, n_boot=plan.n_boot)
+sig = tables.significance(run_dirs, best, reference, n_boot=plan.n_boot)
 display(pd.Series(sig, dtype=object).to_frame("value"))
 glue("delta_r2", float(sig["delta_r2"]), display=False)
 glue("delta_r2_low", float(sig["delta_r2_low"]), display=False)
@@ -263,9 +256,10 @@ stability_runs, stability = benchmark.tokenizer_stability(profile, plan, dataset
 display(stability.round(4))
 display(stability_runs[["tokenizer", "seed", "status", "best_val_r2", "r2"]].round(4))
 display(Markdown(plateau_warning(stability_runs.r2, "the tokenizer experiment")))
-pairs = [(benchmark.load_predictions(stability_runs.run_dir[f"specvit_seed{s}"]).pred,
-          benchmark.load_predictions(stability_runs.run_dir[f"specvit_sw_seed{s}"]).pred) for s in plan.stability_seeds]
-glue("tokenizer_max_diff", max(float(np.max(np.abs(a - b))) for a, b in pairs), display=False)
+seeded = stability_runs.set_index(["tokenizer", "seed"]).run_dir
+differences = [runs.read_predictions(seeded["Conv1D", s]).pred - runs.read_predictions(seeded["sliding window", s]).pred
+               for s in plan.stability_seeds]
+glue("tokenizer_max_diff", max(float(np.max(np.abs(d))) for d in differences), display=False)
 
 # %% [markdown]
 # The largest difference between the two tokenizers' test predictions at the same seed is
@@ -306,9 +300,9 @@ attentive = [n for n in networks.index if table.loc[n, "family"] in ("transforme
 shown = max(attentive, key=lambda n: table.loc[n, "r2"])
 test = read_split(dataset, "test", max_rows=256)
 noisy = fixed_noisy(test.flux, test.error)  # the inputs the network is scored on
-attention = benchmark.cls_attention(run_dirs[shown], noisy, test.wave)
+attention = cls_attention(run_dirs[shown], noisy, test.wave)
 grid = load_grid(json.loads((dataset / "manifest.json").read_text())["config"]["grid"])
-information = benchmark.logg_information_by_token(grid, attention)
+information = logg_information_by_token(grid, attention)
 rho = spearmanr(attention.attention, information).statistic
 glue("attention_model", shown, display=False)
 glue("attention_rho", float(rho), display=False)
@@ -348,7 +342,7 @@ plt.tight_layout()
 # early stopping ends before they leave that plateau. To see SpecViT learn at this profile, give it a longer
 # schedule and patience, for example
 # `specvit train --arch specvit --profile quick --epochs 40 --patience 40 --runs runs/quick_long`
-# (about 15 minutes on a 2-core CPU), and compare its `metrics.json` with the table above.
+# (the README gives the time it took on a 2-core CPU), and compare its `metrics.json` with the table above.
 
 # %%
 display(pd.Series({"profile": profile, "training spectra": get_profile(profile).n_train,
@@ -358,6 +352,7 @@ display(pd.Series({"profile": profile, "training spectra": get_profile(profile).
 # %% [markdown]
 # ## About
 #
-# Code: `specvit_core/benchmark.py` (experiments and tables), `specvit_core/train.py` (every network run),
-# `specvit_core/baselines.py`, `specvit_core/metrics.py` (bootstrap, paired bootstrap). Tests:
+# Code: `specvit_core/benchmark.py` (plans and experiments), `specvit_core/tables.py` (the tables),
+# `specvit_core/attention.py` (Figure 10), `specvit_core/runs.py` (run folders), `specvit_core/train.py` (every
+# network run), `specvit_core/baselines.py`, `specvit_core/metrics.py` (bootstrap, paired bootstrap). Tests:
 # `tests/test_benchmark.py`. The plans per profile are `specvit_core.benchmark.PLANS`.

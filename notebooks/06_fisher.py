@@ -43,25 +43,25 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from specvit_core import baselines, fisher, metrics
-from specvit_core.config import runs_dir
+from specvit_core import fisher, metrics, noise, paper, runs
 from specvit_core.report import profile_banner
-from specvit_core.simulate import PAPER_SNR, SimulationConfig
+from specvit_core.simulate import SimulationConfig
 from specvit_core.spectra import load_grid
 from specvit_core.spectra import synthesis
 from specvit_core.spectra.synthesis import Synthesizer
+from specvit_core.template_fit import template_fit
 
 display(Markdown(profile_banner(profile)))
 
 # %% [markdown]
 # ## 6.1 What the ceiling is computed on
 #
-# The networks see median-normalized spectra, x = f / median(f), with sigma divided by the same median (the
-# simulator's `median_normalize`), so the Fisher information is computed on x and its sigma. The forward model is
-# the cubic-spline interpolant of the normalized template nodes. The noise is the simulator's photon-noise chain
-# for 12 x 900 s exposures at **fixed** observing conditions, the midpoints of Table 2's ranges (the paper's
-# appendix J does not say which conditions it fixed). The ceiling grid is that of appendix J.1; at the smoke
-# profile every other node along each axis is used.
+# The networks see median-normalized spectra, x = f / median(f), with sigma divided by the same median
+# (`noise.median_normalize`, as in the simulator), so the Fisher information is computed on x and its sigma. The
+# forward model is the cubic-spline interpolant of the normalized template nodes. The noise is the simulator's
+# photon-noise chain for 12 x 900 s exposures at **fixed** observing conditions, `noise.MEDIAN_CONDITIONS`, the
+# midpoints of Table 2's ranges (the paper's appendix J does not say which conditions it fixed). The ceiling grid
+# is that of appendix J.1; at the smoke profile every other node along each axis is used.
 
 # %%
 grid = load_grid(grid_source)
@@ -69,7 +69,7 @@ stride = 2 if profile == "smoke" else 1
 axes = fisher.ceiling_axes(grid, stride=stride)
 config = SimulationConfig.from_profile(profile)
 label_variance = (config.logg_range[1] - config.logg_range[0]) ** 2 / 12
-display(pd.Series(fisher.MEDIAN_CONDITIONS, name="fixed condition").to_frame())
+display(pd.Series(noise.MEDIAN_CONDITIONS, name="fixed condition").to_frame())
 print(", ".join(f"{a}: {v[0]:g}..{v[-1]:g} ({v.size} nodes)" for a, v in axes.items())
       + f"; Var(log g) = {label_variance:.3f} dex^2 (uniform labels in {config.logg_range})")
 
@@ -123,17 +123,18 @@ table = fisher.ceiling_table(points_fd)
 display(table.round(3))
 
 # %% [markdown]
-# Benchmark runs, where they exist (`runs/<profile>/<arch>/test_predictions.csv`), add the best model's and
+# Benchmark runs, where they exist (`runs/<profile>/<arch>/`), add the best model's and
 # LightGBM's R² in magnitude bins of the test set centred on the table's magnitudes (the test set spans
 # i = 20.5-22.5, so only those bins have models), and the gap to the ceiling.
 
 # %%
-runs = {p.parent.name: pd.read_csv(p) for p in sorted(Path(runs_dir(profile)).glob("*/test_predictions.csv"))}
-overall = {arch: metrics.r2(p.true, p.pred) for arch, p in runs.items()}
-learned = {a: r for a, r in overall.items() if "lightgbm" not in a.lower() and "ridge" not in a.lower()}
-best = max(learned, key=learned.get) if learned else None
-lgbm = next((a for a in runs if "lightgbm" in a.lower()), None)
-print(f"runs found: {sorted(runs) or 'none'}; best learned model: {best}; LightGBM: {lgbm}")
+run_dirs = runs.list_runs(profile)
+predictions = {name: runs.read_predictions(folder) for name, folder in run_dirs.items()}
+networks = {name: metrics.r2(predictions[name].true, predictions[name].pred)
+            for name, folder in run_dirs.items() if runs.run_family(folder)[1] is not None}
+best = max(networks, key=networks.get) if networks else None
+lgbm = "lightgbm" if "lightgbm" in predictions else None
+print(f"runs found: {list(run_dirs) or 'none'}; best network: {best}; LightGBM: {lgbm}")
 
 # %% [markdown]
 # The table with the model columns (empty where no run exists).
@@ -144,7 +145,7 @@ centres = [20.5, 21.0, 21.5, 22.0, 22.5]
 model_r2 = pd.DataFrame(index=pd.Index(centres, name="mag"))
 for name, arch in {"best model": best, "LightGBM": lgbm}.items():
     if arch is not None:
-        by_bin = metrics.metrics_by_bins(runs[arch].true, runs[arch].pred, runs[arch].mag, edges)
+        by_bin = metrics.metrics_by_bins(predictions[arch].true, predictions[arch].pred, predictions[arch].mag, edges)
         model_r2[f"r2 {name} ({arch})"] = by_bin.r2.to_numpy()[:-1]
 table13 = table.set_index("mag").join(model_r2, how="left")
 if best is not None:
@@ -161,9 +162,9 @@ display(table13.round(3))
 fig, ax = plt.subplots(figsize=(6.5, 4.2))
 ax.fill_between(table.snr, table.r2_max_p10, table.r2_max_p90, alpha=0.25, color="k", label="ceiling, 10-90% of grid")
 ax.plot(table.snr, table.r2_max_median, "k--", label="ceiling, median (this simulator)")
-ax.plot(list(PAPER_SNR.values()), [fisher.PAPER_CEILING_3D[m] for m in PAPER_SNR], "r*", ms=9,
+ax.plot(list(paper.SNR_BY_MAG.values()), [paper.CEILING_3D[m] for m in paper.SNR_BY_MAG], "r*", ms=9,
         label="paper, 3D median")
-for arch, p in runs.items():
+for arch, p in predictions.items():
     by_snr = metrics.metrics_by_quantile(p.true, p.pred, p.snr, n_bins=5)
     ax.plot(np.sqrt(by_snr.lo * by_snr.hi)[:-1], by_snr.r2[:-1], "o-", label=arch)
 ax.set(xscale="log", xlabel="median per-pixel SNR", ylabel="R² (log g)", ylim=(-0.05, 1.02))
@@ -191,14 +192,14 @@ plt.tight_layout()
 # %% [markdown]
 # The Schur decay factor ρ is the fraction of the log g information left after marginalizing over T_eff and
 # [M/H]. It does not depend on an overall noise scale, only on how the noise is spread over the pixels (object
-# versus sky), so it changes little with SNR; the paper finds ρ ≈ 0.69 (3D).
+# versus sky), so it changes little with SNR; the dotted line is the paper's 3D value (`paper.SCHUR_DECAY`).
 
 # %%
 rho = points_fd.groupby("mag").rho.describe(percentiles=[0.1, 0.5, 0.9])
 fig, ax = plt.subplots(figsize=(6, 3.5))
 ax.fill_between(table.snr, rho["10%"], rho["90%"], alpha=0.3, label="10-90% of grid")
 ax.plot(table.snr, rho["50%"], "o-", label="median")
-ax.axhline(0.69, color="r", ls=":", label="paper (3D)")
+ax.axhline(paper.SCHUR_DECAY["3D"], color="r", ls=":", label="paper (3D)")
 ax.set(xscale="log", xlabel="median per-pixel SNR", ylabel="Schur decay factor ρ", ylim=(0, 1))
 ax.legend()
 plt.tight_layout()
@@ -206,7 +207,7 @@ plt.tight_layout()
 # %% [markdown]
 # ## 6.6 Point-wise versus median reading at the lowest SNR
 #
-# At i = `low_mag` the paper's models reach R² ≈ 0.52, above the tabulated median ceiling (0.265, 5D). The ceiling
+# At i = `low_mag` the paper's models reach a higher R² than its tabulated median 5D ceiling (last two rows). The ceiling
 # is a point-wise bound whose distribution over the grid is broad and skewed, so its median is not the bound of a
 # population. The population bound of an unbiased estimator that reaches the CRLB everywhere is
 # 1 - mean(CRLB)/Var(log g); a biased estimator that shrinks toward the mean where the data are weak can do
@@ -222,6 +223,8 @@ readings = pd.Series({
     "share of grid with R²_max < 0.05": (low.r2_max < 0.05).mean(),
     "population bound 1 - mean(CRLB)/Var": max(0.0, 1 - low.crlb.mean() / label_variance),
     "Bayesian reading 1 - mean(posterior var)/Var": 1 - np.mean(1 / (1 / low.crlb + 1 / label_variance)) / label_variance,
+    "paper: median 5D ceiling (Table 13)": paper.CEILING_5D.get(low_mag, np.nan),
+    "paper: SpecViT test R² (Table 13)": paper.TABLE13_R2["specvit"].get(low_mag, np.nan),
 }, name=f"i = {low_mag:g}")
 display(readings.round(3).to_frame())
 
@@ -245,11 +248,11 @@ display(low.pivot_table(index="M_H", columns="T_eff", values="r2_max").iloc[::2]
 
 # %%
 if best is None:
-    display(Markdown("*No benchmark run with `test_predictions.csv` exists for this profile yet: train one "
+    display(Markdown("*No evaluated benchmark run exists for this profile yet: train one "
                      "(chapter 03) and re-run this page to see Figure 12.*"))
 else:
-    test = runs[best]
-    conditions = {k: test[k].to_numpy() for k in fisher.MEDIAN_CONDITIONS}
+    test = predictions[best]
+    conditions = {k: test[k].to_numpy() for k in noise.MEDIAN_CONDITIONS}
     test["sigma_crlb"] = np.sqrt(fisher.pointwise_crlb(grid, test[list(fisher.AXES)].to_numpy(), test.mag.to_numpy(), conditions))
     test["z"] = (test.pred - test.true) / test.sigma_crlb
     print(f"{best}: share within 1 sigma_CRLB {np.mean(np.abs(test.z) < 1):.2f}, within 2: {np.mean(np.abs(test.z) < 2):.2f}")
@@ -315,7 +318,7 @@ display(pd.Series({k: synthesizer.equivalent_width(*v, cat) for k, v in cases.it
 # %% [markdown]
 # ## 6.9 Template fitting against the bound
 #
-# At high SNR a χ² template fit (`baselines.template_fit`, appendix H) is close to an efficient estimator, so the
+# At high SNR a χ² template fit (`specvit_core.template_fit`, appendix H) is close to an efficient estimator, so the
 # scatter of its log g over noise realizations should not fall below the CRLB by more than the sampling noise of
 # the comparison (the variance of n draws has a relative standard error of sqrt(2/(n-1))). One red-clump-like
 # star at i = 19; the bound from the exact Jacobian, the derivative of the same spline model the fit uses.
@@ -325,8 +328,9 @@ n_fit = 8 if profile == "smoke" else 40
 star = {"T_eff": np.array([4500.0]), "log_g": np.array([2.5]), "M_H": np.array([-0.5])}
 _, x_star, jac_star = fisher.normalized_jacobian(grid, star, "exact")
 sigma_star, snr_star = fisher.normalized_sigma(grid, star, 19.0)
-noisy = x_star + sigma_star * np.random.default_rng(0).standard_normal((n_fit, x_star.shape[1]))
-fit = baselines.template_fit(noisy, np.repeat(sigma_star, n_fit, axis=0), grid, progress=False)
+noisy = noise.noisy_spectrum(np.repeat(x_star, n_fit, axis=0), np.repeat(sigma_star, n_fit, axis=0),
+                             np.random.default_rng(0))
+fit = template_fit(noisy, np.repeat(sigma_star, n_fit, axis=0), grid, progress=False)
 
 # %% [markdown]
 # Ratio of the fit's variance to the bound, with its sampling uncertainty.

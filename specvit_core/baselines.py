@@ -4,10 +4,8 @@ LightGBM and Ridge see the inputs the networks see: training spectra with noise 
 identical to the one ``NoisySpectra(noise="fresh", seed)`` serves in epoch ``k`` (one realization by default),
 validation and test spectra with the fixed noise of seed 42 (:func:`specvit_core.data.fixed_noisy`).
 
-Template fitting (appendix H) works on the noisy test flux as stored (median-normalized, with its sigma): the
-chi-square of eq. H.1 against the simulator's own template grid, with the analytic flux scale A* of eq. H.2 (which
-absorbs the median normalization) and inverse-variance weights; a coarse search over every second grid node inside
-the label ranges, then Nelder-Mead on cubic-spline-interpolated templates around the coarse optimum.
+Template fitting (appendix H, :mod:`specvit_core.template_fit`) works on the noisy test flux as stored
+(median-normalized, with its sigma), against the simulator's own template grid.
 
 ``run_baselines(profile)`` fits and evaluates all three and writes ``runs/<profile>/<name>/`` with ``config.json``,
 ``history.csv`` (validation curve), ``test_predictions.csv`` and ``metrics.json``, the files
@@ -18,46 +16,30 @@ from __future__ import annotations
 import json
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import lightgbm
 import numpy as np
 import pandas as pd
-from scipy.interpolate import CubicSpline
-from scipy.optimize import minimize
 from sklearn.linear_model import Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from threadpoolctl import threadpool_limits
-from tqdm.auto import tqdm
 
+from . import runs
 from .config import data_dir, get_profile, runs_dir
-from .data import FIXED_NOISE_SEED, fixed_noisy, lock_test_split, noisy_spectrum, read_split
-from .metrics import mae, r2, regression_metrics
-from .spectra.grid import AXES, TemplateGrid, load_grid
+from .data import FIXED_NOISE_SEED, fixed_noisy, lock_test_split, read_split
+from .metrics import check_arrays, mae, r2, regression_metrics
+from .noise import noisy_spectrum
+from .spectra import AXES, TemplateGrid, load_grid
+from .template_fit import template_fit
 
 BASELINES = ("ridge", "lightgbm", "template")
+FAMILY = {"ridge": "linear", "lightgbm": "GBDT", "template": "physics"}  # the paper's Table 3 families
 # Section 5.1: up to 2500 trees, lr 0.05, 63 leaves, feature and bagging fractions 0.8.
 LIGHTGBM_PARAMS = dict(learning_rate=0.05, num_leaves=63, feature_fraction=0.8, bagging_fraction=0.8, bagging_freq=1)
 LIGHTGBM_TREES = {"smoke": 100, "quick": 300, "cpu": 2500, "paper": 2500}  # cap on the trees, per profile
 EARLY_STOPPING_ROUNDS = 50
 RIDGE_ALPHAS = 10.0 ** np.arange(0, 8)  # Table 3 used alpha = 1e5
-
-
-def _check_xy(**arrays) -> list[np.ndarray]:
-    """Finite, non-empty arrays of one common length (first axis), named in the errors by their keywords."""
-    out = []
-    for name, a in arrays.items():
-        a = np.asarray(a)
-        if a.shape[:1] == (0,) or a.size == 0:
-            raise ValueError(f"{name} is empty; it needs at least one row")
-        if not np.all(np.isfinite(a)):
-            raise ValueError(f"{name} contains {np.count_nonzero(~np.isfinite(a))} NaN/inf values; all must be finite")
-        if out and len(a) != len(out[0]):
-            raise ValueError(f"{name} must have as many rows as {next(iter(arrays))}; got {len(a)} and {len(out[0])}")
-        out.append(a)
-    return out
 
 
 def training_inputs(flux, error, labels, n_augment: int = 1, seed: int = 42) -> tuple[np.ndarray, np.ndarray]:
@@ -68,6 +50,7 @@ def training_inputs(flux, error, labels, n_augment: int = 1, seed: int = 42) -> 
     flux, error : ndarray, shape (N, L)
         Clean normalized flux and sigma of the training split.
     labels : ndarray, shape (N,)
+        Training labels.
     n_augment : int
         Noise realizations per spectrum (>= 1); the rows are stacked realization by realization.
     seed : int
@@ -76,7 +59,9 @@ def training_inputs(flux, error, labels, n_augment: int = 1, seed: int = 42) -> 
     Returns
     -------
     x : ndarray, float32, shape (n_augment * N, L)
+        Noisy flux, realization by realization.
     y : ndarray, shape (n_augment * N,)
+        ``labels`` repeated ``n_augment`` times.
 
     Raises
     ------
@@ -85,7 +70,7 @@ def training_inputs(flux, error, labels, n_augment: int = 1, seed: int = 42) -> 
     """
     if n_augment < 1:
         raise ValueError(f"n_augment must be a positive integer; got {n_augment!r}")
-    flux, error, labels = _check_xy(flux=flux, error=error, labels=labels)
+    flux, error, labels = check_arrays(flux=flux, error=error, labels=labels)
     x = np.concatenate([np.stack([noisy_spectrum(f, e, np.random.default_rng((seed, k, i)))
                                   for i, (f, e) in enumerate(zip(flux, error))]) for k in range(n_augment)])
     return x, np.tile(labels, n_augment)
@@ -98,6 +83,7 @@ def fit_lightgbm(x_train, y_train, x_val, y_val, n_estimators: int = 2500,
     Parameters
     ----------
     x_train, y_train, x_val, y_val : array_like, shapes (N, L), (N,), (M, L), (M,)
+        Training and validation inputs (noisy flux) and labels.
     n_estimators : int
         Most trees (2500 in the paper).
     early_stopping : int
@@ -117,8 +103,8 @@ def fit_lightgbm(x_train, y_train, x_val, y_val, n_estimators: int = 2500,
     ValueError
         Inputs empty, non-finite, or of different lengths.
     """
-    x_train, y_train = _check_xy(x_train=x_train, y_train=y_train)
-    x_val, y_val = _check_xy(x_val=x_val, y_val=y_val)
+    x_train, y_train = check_arrays(x_train=x_train, y_train=y_train)
+    x_val, y_val = check_arrays(x_val=x_val, y_val=y_val)
     params = {**LIGHTGBM_PARAMS, "objective": "regression", "metric": "l2", "num_threads": os.cpu_count() or 1,
               "seed": 0, "verbosity": -1, **params}
     train_set = lightgbm.Dataset(x_train, y_train, params=params)
@@ -137,6 +123,7 @@ def fit_ridge(x_train, y_train, x_val, y_val, alphas=RIDGE_ALPHAS):
     Parameters
     ----------
     x_train, y_train, x_val, y_val : array_like, shapes (N, L), (N,), (M, L), (M,)
+        Training and validation inputs (noisy flux) and labels.
     alphas : sequence of float
         Candidate regularization strengths (> 0).
 
@@ -154,8 +141,8 @@ def fit_ridge(x_train, y_train, x_val, y_val, alphas=RIDGE_ALPHAS):
     ValueError
         Inputs empty, non-finite, or of different lengths; no alpha or a non-positive one.
     """
-    x_train, y_train = _check_xy(x_train=x_train, y_train=y_train)
-    x_val, y_val = _check_xy(x_val=x_val, y_val=y_val)
+    x_train, y_train = check_arrays(x_train=x_train, y_train=y_train)
+    x_val, y_val = check_arrays(x_val=x_val, y_val=y_val)
     alphas = np.atleast_1d(np.asarray(alphas, dtype=float))
     if alphas.size == 0 or not np.all(alphas > 0):
         raise ValueError(f"alphas must be a non-empty sequence of positive numbers; got {alphas.tolist()}")
@@ -170,219 +157,33 @@ def fit_ridge(x_train, y_train, x_val, y_val, alphas=RIDGE_ALPHAS):
     return best[0], float(best[2]), pd.DataFrame(rows)
 
 
-# ---------------------------------------------------------------------------------------------- template fitting
-
-def _check_bounds(bounds: dict | None, grid: TemplateGrid) -> dict:
-    """Label ranges of the fit: ``bounds`` (name -> (lo, hi)) inside the grid; the grid's own bounds when None."""
-    bounds = {**grid.bounds, **(bounds or {})}
-    unknown = set(bounds) - set(AXES)
-    if unknown:
-        raise ValueError(f"bounds has unknown labels {sorted(unknown)}; valid labels are: {', '.join(AXES)}")
-    for a in AXES:
-        (lo, hi), (glo, ghi) = bounds[a], grid.bounds[a]
-        if not (glo <= lo < hi <= ghi):
-            raise ValueError(f"bounds[{a!r}], ({lo:g}, {hi:g}), must be an increasing pair inside the grid's range "
-                             f"[{glo:g}, {ghi:g}]")
-    return bounds
-
-
-def coarse_nodes(grid: TemplateGrid, bounds: dict | None = None, step: int = 2) -> dict:
-    """Indices of every ``step``-th grid node inside ``bounds``, per axis (the coarse search of appendix H.2).
-
-    Raises
-    ------
-    ValueError
-        Bad ``bounds`` (see :func:`template_fit`), ``step < 1``, or a label range holding no grid node.
-    """
-    if step < 1:
-        raise ValueError(f"step must be a positive integer; got {step!r}")
-    bounds = _check_bounds(bounds, grid)
-    nodes = {}
-    for a in AXES:
-        lo, hi = bounds[a]
-        inside = np.flatnonzero((grid.axes[a] >= lo - 1e-9) & (grid.axes[a] <= hi + 1e-9))
-        if inside.size == 0:
-            raise ValueError(f"bounds[{a!r}], ({lo:g}, {hi:g}), holds no node of the grid axis "
-                             f"{grid.axes[a].tolist()}; the coarse search needs at least one")
-        nodes[a] = inside[::step]
-    return nodes
-
-
-def chi2_scaled(flux, weights, templates) -> tuple[np.ndarray, np.ndarray]:
-    """Chi-square of every spectrum against every template at the best flux scale (eqs. H.1, H.2).
-
-    ``chi2 = sum w f^2 - (sum w f t)^2 / sum w t^2`` and ``A* = sum w f t / sum w t^2``: two matrix products.
-
-    Parameters
-    ----------
-    flux, weights : ndarray, shape (N, L)
-        Observed flux and inverse variances ``1 / sigma^2``.
-    templates : ndarray, shape (K, L)
-
-    Returns
-    -------
-    chi2, scale : ndarray, float64, shape (N, K)
-    """
-    flux, weights, templates = (np.asarray(a, dtype=np.float64) for a in (flux, weights, templates))
-    wf = weights * flux
-    ft = wf @ templates.T  # (N, K)
-    tt = weights @ (templates ** 2).T  # (N, K)
-    return np.sum(wf * flux, axis=1, keepdims=True) - ft ** 2 / tt, ft / tt
-
-
-_GRID: dict = {}  # the grid in each worker process (set once by _init_worker)
-
-
-def _init_worker(axes: dict, flux: np.ndarray) -> None:
-    _GRID.update(axes=axes, flux=flux)
-
-
-def _refine(f: np.ndarray, w: np.ndarray, start: tuple, bounds: dict, radius: int, max_iter: int) -> tuple:
-    """Nelder-Mead from the grid node ``start`` (indices) on a cubic spline through the nodes within ``radius``.
-
-    Returns (theta (3,), chi2, success, nfev).
-    """
-    axes, flux = _GRID["axes"], _GRID["flux"]
-    win = [np.arange(max(0, s - radius), min(len(axes[a]), s + radius + 1)) for a, s in zip(AXES, start)]
-    nodes = [axes[a][i] for a, i in zip(AXES, win)]
-    templates = flux[np.ix_(*win)].reshape(-1, f.size).astype(np.float64)  # (K, L)
-    splines = [CubicSpline(x, np.eye(len(x))) for x in nodes]
-    step = np.array([axes[a][1] - axes[a][0] for a in AXES])  # the optimizer works in node units (BOSZ steps)
-    wf, ff = w * f, np.sum(w * f * f)
-
-    def chi2(u):
-        t = np.ravel(np.einsum("i,j,k->ijk", *(s(v) for s, v in zip(splines, u * step)))) @ templates  # (L,)
-        return ff - (wf @ t) ** 2 / (w @ t ** 2)
-
-    lo = np.array([max(x[0], bounds[a][0]) for a, x in zip(AXES, nodes)]) / step
-    hi = np.array([min(x[-1], bounds[a][1]) for a, x in zip(AXES, nodes)]) / step
-    x0 = np.array([axes[a][s] for a, s in zip(AXES, start)]) / step
-    simplex = [x0] + [x0 + np.eye(3)[i] * (1.0 if x0[i] + 1 <= hi[i] else -1.0) for i in range(3)]
-    res = minimize(chi2, x0, method="Nelder-Mead", bounds=list(zip(lo, hi)),
-                   options=dict(initial_simplex=np.clip(simplex, lo, hi), xatol=1e-3, fatol=1e-3, maxiter=max_iter))
-    # pinned to a window edge that is not a label bound: the optimum lies outside the window, the fit failed
-    inner_lo = lo > np.array([bounds[a][0] for a in AXES]) / step + 1e-9
-    inner_hi = hi < np.array([bounds[a][1] for a in AXES]) / step - 1e-9
-    pinned = np.any(inner_lo & (res.x <= lo + 1e-6)) or np.any(inner_hi & (res.x >= hi - 1e-6))
-    return res.x * step, float(res.fun), bool(res.success and not pinned), int(res.nfev)
-
-
-def _refine_chunk(args) -> list[tuple]:
-    """The best (lowest chi-square) refinement over the starts of each spectrum."""
-    flux, weights, starts, bounds, radius, max_iter = args
-    with threadpool_limits(1):  # small products per step: threaded BLAS only adds overhead and oversubscribes
-        return [min((_refine(f, w, s, bounds, radius, max_iter) for s in spectrum_starts), key=lambda r: r[1])
-                for f, w, spectrum_starts in zip(flux, weights, starts)]
-
-
-def template_fit(flux, error, grid: TemplateGrid, bounds: dict | None = None, *, coarse_step: int = 2,
-                 n_starts: int = 5, radius: int = 2, max_iter: int = 600, workers: int | None = None, chunk: int = 64,
-                 progress: bool = True) -> pd.DataFrame:
-    """Fit T_eff, log g and [M/H] of each spectrum by chi-square minimization against a template grid (appendix H).
-
-    Parameters
-    ----------
-    flux, error : array_like, shape (N, L)
-        Observed (noisy) flux and its 1-sigma uncertainty on the grid's wavelengths; any per-spectrum scale
-        (median normalization) is absorbed by the analytic scale A*.
-    grid : TemplateGrid
-        The templates (the simulator's grid for simulated data).
-    bounds : dict, optional
-        Label ranges ``{"T_eff": (lo, hi), ...}`` of the search (default: the grid's); estimates stay inside.
-    coarse_step : int
-        The coarse search uses every ``coarse_step``-th node inside ``bounds`` (2 in the paper).
-    n_starts : int
-        Nelder-Mead starts from the ``n_starts`` best coarse nodes; the lowest chi-square wins (one start can
-        end in a local minimum of the T_eff-log g-[M/H] degeneracy).
-    radius : int
-        Each refinement's splines run through the nodes within ``radius`` of its start along each axis.
-    max_iter : int
-        Nelder-Mead iterations per spectrum.
-    workers : int, optional
-        Processes for the refinement (default: all cores; 1 runs in this process).
-    chunk : int
-        Spectra per task sent to a worker.
-    progress : bool
-        Show a progress bar.
-
-    Returns
-    -------
-    pandas.DataFrame
-        One row per spectrum: ``T_eff, log_g, M_H, chi2, success, nfev``. ``success``: Nelder-Mead converged and
-        the estimate is not pinned to the edge of the refinement window (an optimum beyond the window).
-
-    Raises
-    ------
-    ValueError
-        ``flux``/``error`` empty, non-finite, of different shapes or not on the grid's wavelengths; ``error`` not
-        positive; bad ``bounds`` or a label range without grid nodes; ``radius``, ``n_starts`` or ``coarse_step`` < 1.
-    """
-    flux, error = (np.atleast_2d(np.asarray(a, dtype=np.float64)) for a in (flux, error))
-    flux, error = _check_xy(flux=flux, error=error)
-    if flux.shape != error.shape or flux.shape[1] != grid.wave.size:
-        raise ValueError(f"flux and error must both have shape (N, {grid.wave.size}) (the grid's wavelengths); "
-                         f"got {flux.shape} and {error.shape}")
-    if np.any(error <= 0):
-        raise ValueError(f"error must be positive (it gives the weights 1 / error^2); found {np.sum(error <= 0)} "
-                         f"values <= 0, min {error.min():g}")
-    for name, value in (("radius", radius), ("n_starts", n_starts)):
-        if value < 1:
-            raise ValueError(f"{name} must be a positive integer; got {value!r}")
-    bounds = _check_bounds(bounds, grid)
-    weights = error ** -2.0
-    idx = coarse_nodes(grid, bounds, coarse_step)
-    templates = grid.flux[np.ix_(*idx.values())].reshape(-1, grid.wave.size)
-    best = np.argsort(chi2_scaled(flux, weights, templates)[0], axis=1)[:, :n_starts]  # (N, n_starts)
-    starts = np.stack([i[k] for i, k in zip(idx.values(), np.unravel_index(best, [len(i) for i in idx.values()]))],
-                      -1)  # (N, n_starts, 3) node indices
-
-    workers = workers or os.cpu_count() or 1
-    tasks = [(flux[s:s + chunk], weights[s:s + chunk], starts[s:s + chunk], bounds, radius, max_iter)
-             for s in range(0, len(flux), chunk)]
-    init = (grid.axes, grid.flux)
-    with tqdm(total=len(flux), desc="template fit", unit="spectra", disable=not progress) as bar:
-        results = []
-        if workers == 1:
-            _init_worker(*init)
-            runs = map(_refine_chunk, tasks)
-        else:
-            pool = ProcessPoolExecutor(max_workers=min(workers, len(tasks)), initializer=_init_worker, initargs=init)
-            runs = pool.map(_refine_chunk, tasks)
-        try:
-            for part in runs:
-                results += part
-                bar.update(len(part))
-        finally:
-            if workers != 1:
-                pool.shutdown()
-    theta = np.array([r[0] for r in results])
-    return pd.DataFrame({"T_eff": theta[:, 0], "log_g": theta[:, 1], "M_H": theta[:, 2],
-                         "chi2": [r[1] for r in results], "success": [r[2] for r in results],
-                         "nfev": [r[3] for r in results]})
-
-
 # ------------------------------------------------------------------------------------------------ run and cache
-
-def _write_run(run_dir: Path, config: dict, history: pd.DataFrame | None, predictions: pd.DataFrame,
-               metrics: dict) -> None:
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.json").write_text(json.dumps(config, indent=2))
-    if history is not None:
-        history.to_csv(run_dir / "history.csv", index=False)
-    predictions.to_csv(run_dir / "test_predictions.csv", index=False)
-    (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2))
-
 
 def _cached(run_dir: Path, config: dict) -> dict | None:
     """The metrics of a finished run made with the same configuration, else None."""
-    files = [run_dir / n for n in ("config.json", "metrics.json", "test_predictions.csv")]
-    if all(f.is_file() for f in files) and json.loads(files[0].read_text()) == config:
-        return json.loads(files[1].read_text())
+    if runs.is_evaluated(run_dir) and runs.read_config(run_dir) == config:
+        return runs.read_metrics(run_dir)
     return None
 
 
 def label_bounds(dataset_dir) -> dict:
-    """Label ranges ``{"T_eff": (lo, hi), ...}`` a simulated dataset was drawn from (its manifest); {} without one."""
+    """Label ranges ``{"T_eff": (lo, hi), ...}`` a simulated dataset was drawn from (its manifest).
+
+    Parameters
+    ----------
+    dataset_dir : str or Path
+        A dataset folder written by :func:`specvit_core.simulate.generate_dataset`.
+
+    Returns
+    -------
+    dict
+        Label -> (lo, hi) for the ranges the manifest records; {} without a manifest.
+
+    Raises
+    ------
+    json.JSONDecodeError
+        A manifest that is not JSON.
+    """
     manifest = Path(dataset_dir) / "manifest.json"
     config = json.loads(manifest.read_text()).get("config", {}) if manifest.is_file() else {}
     ranges = zip(AXES, ("teff_range", "logg_range", "mh_range"))
@@ -418,6 +219,7 @@ def run_baselines(profile: str, baselines=BASELINES, *, dataset_dir=None, runs_r
     recompute : bool
         Refit even when a run folder holds results made with the same configuration.
     progress : bool
+        Show progress bars (grid loading, template fitting).
 
     Returns
     -------
@@ -438,18 +240,7 @@ def run_baselines(profile: str, baselines=BASELINES, *, dataset_dir=None, runs_r
     runs_root = Path(runs_root or runs_dir(profile))
     manifest_path = dataset_dir / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
-    base = dict(profile=p.name, dataset_dir=str(dataset_dir), label=label)
-    learned = dict(n_augment=n_augment, seed=seed, val_noise_seed=FIXED_NOISE_SEED)
-    if max_train is not None:
-        learned["max_train"] = int(max_train)
-    configs = {
-        "ridge": dict(arch="ridge", **base, **learned, alphas=RIDGE_ALPHAS.tolist()),
-        "lightgbm": dict(arch="lightgbm", **base, **learned, **LIGHTGBM_PARAMS, n_estimators=LIGHTGBM_TREES[p.name],
-                         early_stopping=EARLY_STOPPING_ROUNDS),
-        "template": dict(arch="template", **base, grid=manifest.get("config", {}).get("grid", "embedded"),
-                         bounds=label_bounds(dataset_dir), coarse_step=2, n_starts=5, radius=2,
-                         test_noise_seed=FIXED_NOISE_SEED),
-    }
+    configs = _configs(p.name, dataset_dir, manifest, label, n_augment, seed, max_train)
     n_jobs = n_jobs or os.cpu_count() or 1
     results, test = {}, None
     for name in baselines:
@@ -473,9 +264,29 @@ def run_baselines(profile: str, baselines=BASELINES, *, dataset_dir=None, runs_r
         metrics = dict(regression_metrics(true[ok], columns["pred"][ok]), split="test", arch=name, profile=p.name,
                        label=label, n_jobs=n_jobs, **extra, throughput=len(test) / extra["predict_seconds"])
         predictions = pd.concat([pd.DataFrame({"true": true, **columns}), test.params], axis=1)
-        _write_run(run_dir, config, history, predictions, metrics)
+        runs.start_run(run_dir, config, fresh=True)
+        if history is not None:
+            runs.write_history(run_dir, history)
+        runs.write_results(run_dir, predictions, metrics)
         results[name] = metrics
     return pd.DataFrame.from_dict(results, orient="index").rename_axis("arch")
+
+
+def _configs(profile: str, dataset_dir: Path, manifest: dict, label: str, n_augment: int, seed: int,
+             max_train: int | None) -> dict:
+    """The ``config.json`` of every baseline's run (what the cache compares)."""
+    base = dict(profile=profile, dataset_dir=str(dataset_dir), label=label)
+    learned = dict(n_augment=n_augment, seed=seed, val_noise_seed=FIXED_NOISE_SEED)
+    if max_train is not None:
+        learned["max_train"] = int(max_train)
+    return {
+        "ridge": dict(arch="ridge", family=FAMILY["ridge"], **base, **learned, alphas=RIDGE_ALPHAS.tolist()),
+        "lightgbm": dict(arch="lightgbm", family=FAMILY["lightgbm"], **base, **learned, **LIGHTGBM_PARAMS, n_estimators=LIGHTGBM_TREES[profile],
+                         early_stopping=EARLY_STOPPING_ROUNDS),
+        "template": dict(arch="template", family=FAMILY["template"], **base, grid=manifest.get("config", {}).get("grid", "embedded"),
+                         bounds=label_bounds(dataset_dir), coarse_step=2, n_starts=5, radius=2,
+                         test_noise_seed=FIXED_NOISE_SEED),
+    }
 
 
 def _run_learned(config: dict, train, val, x_test, n_jobs: int) -> tuple[dict, pd.DataFrame, dict]:

@@ -9,7 +9,18 @@ from .config import get_profile, project_root
 
 
 def chapter_notebooks(root: Path) -> list[Path]:
-    """The chapter notebooks ``notebooks/NN_name.ipynb`` in order."""
+    """The chapter notebooks ``notebooks/NN_name.ipynb`` in order.
+
+    Parameters
+    ----------
+    root : Path
+        The project root (holding ``notebooks/``).
+
+    Returns
+    -------
+    list of Path
+        Sorted by name, hence by chapter number; empty when there are none.
+    """
     return sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 
@@ -17,6 +28,27 @@ def execute_chapters(profile: str, root: Path | None = None, only: list[str] | N
     """Run every chapter (or those whose names start with an entry of ``only``) with papermill into book/chapters.
 
     A failing notebook raises ``papermill.PapermillExecutionError``; its partly executed copy is kept for reading.
+
+    Parameters
+    ----------
+    profile : str
+        Profile passed to each notebook as its ``profile`` parameter.
+    root : Path, optional
+        Project root (default :func:`specvit_core.config.project_root`).
+    only : list of str, optional
+        Name prefixes of the chapters to run (e.g. ``["01", "04"]``); default all.
+
+    Returns
+    -------
+    list of Path
+        The executed copies in ``<root>/book/chapters``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown profile.
+    papermill.PapermillExecutionError
+        A cell of a notebook failed.
     """
     import papermill
 
@@ -37,7 +69,33 @@ def execute_chapters(profile: str, root: Path | None = None, only: list[str] | N
 
 
 def build_book(profile: str, root: Path | None = None, only: list[str] | None = None, execute: bool = True) -> Path:
-    """Execute the chapters (unless ``execute`` is False) and run ``jupyter-book build book/``; return the HTML index."""
+    """Execute the chapters (unless ``execute`` is False) and run ``jupyter-book build book/``; return the HTML index.
+
+    Parameters
+    ----------
+    profile : str
+        Profile the chapters are executed at.
+    root : Path, optional
+        Project root (default :func:`specvit_core.config.project_root`).
+    only : list of str, optional
+        Name prefixes of the chapters to execute; default all.
+    execute : bool
+        Execute the chapters first; False renders the already executed copies.
+
+    Returns
+    -------
+    Path
+        ``<root>/_build/html/index.html``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown profile (when executing).
+    papermill.PapermillExecutionError
+        A cell of a notebook failed.
+    subprocess.CalledProcessError
+        ``jupyter-book build`` failed.
+    """
     root = Path(root or project_root())
     if execute:
         execute_chapters(profile, root, only)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from .config import DEFAULT_PROFILE, PROFILES, data_dir
 
@@ -46,10 +47,19 @@ def _grid(args: argparse.Namespace) -> int:
     return 0
 
 
-def _train(argv: list[str]) -> int:
-    from .train import main as train_main
+def _train(args: argparse.Namespace) -> int:
+    from .config import runs_dir
+    from .simulate import ensure_dataset
+    from .train import TrainConfig, train
 
-    return train_main(argv) or 0
+    config = TrainConfig(arch=args.arch, profile=args.profile, epochs=args.epochs, patience=args.patience,
+                         batch_size=args.batch_size, lr=args.lr, seed=args.seed, max_train=args.max_train,
+                         device=args.device, init_from=args.init_from, num_workers=args.num_workers)
+    dataset = args.data or ensure_dataset(args.profile)  # the profile's dataset, simulated when missing
+    metrics = train(config, dataset, (args.runs or runs_dir(args.profile)) / args.arch, resume=not args.no_resume)
+    if metrics:  # rank 0 under torchrun
+        print(json.dumps(metrics, indent=2))
+    return 0
 
 
 def _baselines(args: argparse.Namespace) -> int:
@@ -96,7 +106,43 @@ def _book(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_train_parser(sub, profiles: list[str]) -> None:
+    from .models import list_models
+
+    archs = list_models()
+    train = sub.add_parser(
+        "train", help="train one architecture on a simulated dataset",
+        description="Train one architecture on a simulated dataset and evaluate it on the test split. Loss, "
+        "learning rate and weight decay default to the paper's Table 1 for the family; epochs, batch size, patience "
+        "and model size to the profile. An interrupted run resumes from its last.pt. Several processes: "
+        "torchrun --nproc_per_node=K -m specvit_core.train ARGS.")
+    train.add_argument("--arch", required=True, choices=archs, metavar="ARCH", help=f"architecture: {', '.join(archs)}")
+    train.add_argument("--profile", default=DEFAULT_PROFILE, choices=profiles, help="profile (default: %(default)s)")
+    train.add_argument("--epochs", type=int, help="override the profile's epochs")
+    train.add_argument("--patience", type=int, help="override the profile's early-stopping patience (epochs "
+                       "without a better validation MAE); raise it with --epochs for models that sit on a plateau first")
+    train.add_argument("--batch-size", type=int, help="override the profile's batch size")
+    train.add_argument("--lr", type=float, help="override Table 1's learning rate")
+    train.add_argument("--seed", type=int, default=42, help="training seed (default: %(default)s)")
+    train.add_argument("--max-train", type=int, help="use only the first N training spectra")
+    train.add_argument("--init-from", help="fine-tune: start from this checkpoint (best.pt of a run of the same "
+                       "architecture and size) and its label scaling")
+    train.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
+    train.add_argument("--num-workers", type=int, help="DataLoader workers (default: 0 on CPU, <= 8 on CUDA)")
+    train.add_argument("--data", type=Path, help="dataset folder (default: data/<profile>, simulated if missing)")
+    train.add_argument("--runs", type=Path, help="runs folder; the run goes to RUNS/<arch> (default: runs/<profile>)")
+    train.add_argument("--no-resume", action="store_true", help="start afresh even if RUNS/<arch>/last.pt exists")
+    train.set_defaults(func=_train)
+
+
 def build_parser() -> argparse.ArgumentParser:
+    """The ``specvit`` argument parser, with the subcommands simulate, grid, models, train, baselines, benchmark, book.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        Each subcommand sets ``func``, the handler that takes the parsed namespace and returns the exit status.
+    """
     parser = argparse.ArgumentParser(prog="specvit", description="SpecViT supplement: simulate PFS MR spectra, "
                                      "list and train the paper's architectures, build the book.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -129,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     mod.add_argument("--json", action="store_true", help="print JSON")
     mod.set_defaults(func=_models)
 
-    sub.add_parser("train", help="train an architecture (see `specvit train --help`)", add_help=False)
+    _add_train_parser(sub, profiles)
 
     base = sub.add_parser("baselines", help="fit LightGBM, Ridge and template fitting on a profile's data",
                           description="Fit the classical baselines on the train/val splits, evaluate on test, and "
@@ -163,13 +209,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["train"]:
-        return _train(argv[1:])
-    args = build_parser().parse_args(argv)
+    """Run the ``specvit`` command.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments without the program name (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        Exit status: 0 on success, 2 when the command failed with a ValueError, FileExistsError,
+        FileNotFoundError, PermissionError or TrainingDiverged (the message goes to stderr).
+
+    Raises
+    ------
+    SystemExit
+        From argparse, on invalid arguments (status 2) or ``--help`` (status 0).
+    """
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    from .train import TrainingDiverged
+
     try:
         return args.func(args)
-    except (ValueError, FileExistsError) as err:
+    except (ValueError, FileExistsError, FileNotFoundError, PermissionError, TrainingDiverged) as err:
         print(f"specvit {args.command}: error: {err}", file=sys.stderr)
         return 2
 

@@ -11,7 +11,25 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class Profile:
-    """Sizes of the data, the models and the training for one profile."""
+    """Sizes of the data, the models and the training for one profile.
+
+    Parameters
+    ----------
+    name : str
+        Profile name (smoke, quick, cpu, paper).
+    n_train, n_val, n_test : int
+        Training spectra in total (split into ``n_shards`` files), validation and test spectra.
+    n_shards : int
+        Number of training files.
+    model_size : str
+        Size passed to :func:`specvit_core.models.build_model` (smoke, quick, cpu, paper).
+    epochs, batch_size : int
+        Training epochs and batch size.
+    patience : int
+        Early-stopping patience in epochs.
+    description : str
+        Who the profile is for and what it costs (shown in the page banners).
+    """
 
     name: str
     n_train: int  # training spectra in total (split into ``n_shards`` files)
@@ -25,6 +43,12 @@ class Profile:
     description: str
 
     def to_dict(self) -> dict:
+        """The profile as a plain dict, field name -> value.
+
+        Returns
+        -------
+        dict
+        """
         return asdict(self)
 
 
@@ -43,9 +67,27 @@ PROFILES: dict[str, Profile] = {
 }
 DEFAULT_PROFILE = "quick"
 
+#: The label box of the simulated spectra (paper Table 2): the simulator's default ranges and the Fisher ceiling grid.
+LABEL_RANGES = {"T_eff": (3750.0, 6000.0), "log_g": (1.0, 5.0), "M_H": (-2.5, 0.75)}
+
 
 def get_profile(name: str) -> Profile:
-    """Return the profile called ``name``; an unknown name lists the valid ones."""
+    """The profile called ``name``.
+
+    Parameters
+    ----------
+    name : str
+        One of ``PROFILES`` (smoke, quick, cpu, paper).
+
+    Returns
+    -------
+    Profile
+
+    Raises
+    ------
+    ValueError
+        For an unknown name (the message lists the valid ones).
+    """
     try:
         return PROFILES[name]
     except KeyError:
@@ -59,6 +101,11 @@ def project_root() -> Path:
 
     ``$SPECVIT_HOME`` when set; otherwise the checkout that contains the working directory (the first
     ancestor holding ``_toc.yml`` and ``specvit_core``); otherwise ``~/.specvit``.
+
+    Returns
+    -------
+    Path
+        An absolute path (not necessarily existing).
     """
     env = os.environ.get("SPECVIT_HOME")
     if env:
@@ -71,15 +118,53 @@ def project_root() -> Path:
 
 
 def data_dir(profile: str) -> Path:
-    """Folder of the simulated dataset of a profile (``<root>/data/<profile>``)."""
+    """Folder of the simulated dataset of a profile.
+
+    Parameters
+    ----------
+    profile : str
+        Profile name (see :data:`PROFILES`).
+
+    Returns
+    -------
+    Path
+        ``<root>/data/<profile>`` (see :func:`project_root`).
+
+    Raises
+    ------
+    ValueError
+        For an unknown profile.
+    """
     return project_root() / "data" / get_profile(profile).name
 
 
 def runs_dir(profile: str) -> Path:
-    """Folder of the training runs of a profile (``<root>/runs/<profile>``)."""
+    """Folder of the training runs of a profile.
+
+    Parameters
+    ----------
+    profile : str
+        Profile name (see :data:`PROFILES`).
+
+    Returns
+    -------
+    Path
+        ``<root>/runs/<profile>`` (see :func:`project_root`).
+
+    Raises
+    ------
+    ValueError
+        For an unknown profile.
+    """
     return project_root() / "runs" / get_profile(profile).name
 
 
 def cache_dir() -> Path:
-    """Folder of cached template grids (``<root>/data/cache``)."""
+    """Folder of cached template grids.
+
+    Returns
+    -------
+    Path
+        ``<root>/data/cache`` (see :func:`project_root`).
+    """
     return project_root() / "data" / "cache"

@@ -1,9 +1,10 @@
-"""Reading the HDF5 splits, the torch Dataset with on-the-fly noise (paper eq. 3) and label normalization.
+"""The HDF5 splits (writing and reading), the torch Dataset with on-the-fly noise (paper eq. 3), label normalization.
 
 A dataset is a folder with ``train_000.h5, train_001.h5, ...`` (shards, concatenated in order), ``val.h5`` and
-``test.h5`` in the paper's schema (appendix L.9/K.2). The flux stored there is the clean, median-normalized
-spectrum; :class:`NoisySpectra` draws the observational noise ``x + alpha * eps * sigma`` when a sample is read:
-a fresh realization every epoch for training, one fixed realization (seed 42) for validation and test.
+``test.h5`` in the paper's schema (appendix L.9/K.2), written by :class:`SpectraWriter`. The flux stored there is
+the clean, median-normalized spectrum; :class:`NoisySpectra` draws the observational noise
+``x + alpha * eps * sigma`` (:func:`~specvit_core.noise.noisy_spectrum`) when a sample is read: a fresh
+realization every epoch for training, one fixed realization (seed 42) for validation and test.
 """
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
+from . import files
+from .noise import noisy_spectrum
+
 SPLITS = ("train", "val", "test")
 WAVE_KEY = "spectrumdataset/wave"
 FLUX_KEY = "dataset/arrays/flux/value"
@@ -30,7 +34,13 @@ _test_locked = contextvars.ContextVar("test_locked", default=False)
 
 @contextlib.contextmanager
 def lock_test_split():
-    """Context in which :func:`read_split` refuses the test split (the training-time guardrail of appendix K.1.2)."""
+    """Context in which :func:`read_split` refuses the test split (the training-time guardrail of appendix K.1.2).
+
+    Yields
+    ------
+    None
+        The body of the ``with`` block runs with the test split locked; the lock is lifted on exit.
+    """
     token = _test_locked.set(True)
     try:
         yield
@@ -40,7 +50,17 @@ def lock_test_split():
 
 @dataclass
 class SpectraSplit:
-    """One split in memory: ``wave`` (L,), ``flux`` and ``error`` (N, L) float32, ``params`` (N rows)."""
+    """One split in memory.
+
+    Parameters
+    ----------
+    wave : ndarray, shape (L,)
+        Wavelengths, Angstrom.
+    flux, error : ndarray, float32, shape (N, L)
+        Clean median-normalized flux and its 1-sigma uncertainty.
+    params : pandas.DataFrame
+        N rows: labels (``T_eff``, ``log_g``, ``M_H``), magnitude, observing conditions, ...
+    """
 
     wave: np.ndarray
     flux: np.ndarray
@@ -51,14 +71,129 @@ class SpectraSplit:
         return len(self.flux)
 
     def labels(self, name: str = "log_g") -> np.ndarray:
-        """The column ``name`` of ``params`` as float64; an unknown name lists the columns."""
+        """One column of ``params`` as float64.
+
+        Parameters
+        ----------
+        name : str
+            Column name, e.g. ``"log_g"``, ``"T_eff"``, ``"M_H"``.
+
+        Returns
+        -------
+        ndarray, float64, shape (N,)
+            The column's values.
+
+        Raises
+        ------
+        KeyError
+            If ``params`` has no column ``name`` (the message lists the columns).
+        """
         if name not in self.params:
             raise KeyError(f"Unknown label {name!r}; the params table has: {', '.join(self.params.columns)}")
         return self.params[name].to_numpy(dtype=np.float64)
 
 
+class SpectraWriter:
+    """Context manager that writes one HDF5 file of the paper's schema atomically, spectra appended in chunks.
+
+    On entry the file is opened through :func:`~specvit_core.files.atomic_path`, the wavelengths are written and the
+    flux and error datasets (float32, ``(n, len(wave))``) are created; :meth:`append` fills them in order. On a
+    clean exit the params table and the file attributes are written and the file replaces ``path``; on an error, or
+    when fewer than ``n`` spectra were appended, ``path`` is left untouched.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file to write; its folder must exist.
+    wave : array (L,)
+        Wavelengths, Angstrom.
+    n : int
+        Number of spectra the file will hold.
+    attrs : dict, optional
+        File attributes (``split``, ``seed``, ...; :func:`read_split` checks ``split``).
+    **options
+        h5py dataset options of flux and error: ``chunks``, ``compression``, ``compression_opts``, ``shuffle``.
+    """
+
+    def __init__(self, path, wave, n: int, attrs: dict | None = None, **options):
+        self.path, self.wave, self.n = Path(path), np.asarray(wave), int(n)
+        self.attrs, self.options = dict(attrs or {}), options
+        self.rows = 0
+        self._params = []
+
+    def __enter__(self) -> SpectraWriter:
+        self._context = self._open()
+        return self._context.__enter__()
+
+    def __exit__(self, *exc) -> bool:
+        return self._context.__exit__(*exc)
+
+    @contextlib.contextmanager
+    def _open(self):
+        with files.atomic_path(self.path) as tmp, h5py.File(tmp, "w") as f:
+            f[WAVE_KEY] = self.wave
+            shape = (self.n, self.wave.size)
+            self._flux, self._error = (f.create_dataset(key, shape=shape, dtype="f4", **self.options)
+                                       for key in (FLUX_KEY, ERROR_KEY))
+            yield self
+            if self.rows != self.n:
+                raise ValueError(f"{self.path}: {self.rows} of {self.n} spectra were appended; the file is not written")
+            f[PARAMS_KEY] = _storable(np.concatenate(self._params))
+            f.attrs.update(self.attrs)
+
+    def append(self, flux, error, params) -> None:
+        """Write the next rows.
+
+        Parameters
+        ----------
+        flux, error : array (k, L)
+            Clean flux and its 1-sigma uncertainty (stored as float32).
+        params : numpy structured array (k,)
+            One named field per column (labels, magnitude, conditions, or e.g. a ``targetid`` of a survey); str
+            fields are stored as ASCII bytes, which :func:`read_split` decodes.
+
+        Raises
+        ------
+        ValueError
+            If the shapes disagree, ``params`` is not a structured array, or the rows exceed ``n``.
+        """
+        params, k = np.asarray(params), len(flux)
+        if np.shape(flux) != (k, self.wave.size) or np.shape(error) != np.shape(flux) or params.shape != (k,):
+            raise ValueError(f"flux and error must be (k, {self.wave.size}) and params (k,); got flux "
+                             f"{np.shape(flux)}, error {np.shape(error)}, params {params.shape}")
+        if params.dtype.names is None:
+            raise ValueError(f"params must be a structured array (one named field per column); got {params.dtype}")
+        if self.rows + k > self.n:
+            raise ValueError(f"{self.path}: appending {k} spectra to {self.rows} exceeds the {self.n} of the file")
+        self._flux[self.rows : self.rows + k] = flux
+        self._error[self.rows : self.rows + k] = error
+        self._params.append(params)
+        self.rows += k
+
+
+def _storable(table: np.ndarray) -> np.ndarray:
+    """``table`` with its str (numpy ``U``) fields as fixed-width ASCII bytes (``S``): HDF5 has no ``U`` type."""
+    names = table.dtype.names
+    if not any(table.dtype[k].kind == "U" for k in names):
+        return table
+    return table.astype([(k, f"S{table.dtype[k].itemsize // 4}" if table.dtype[k].kind == "U" else table.dtype[k])
+                         for k in names])
+
+
 def split_files(dataset_dir, split: str) -> list[Path]:
     """The HDF5 files of ``split`` in ``dataset_dir``, train shards in order.
+
+    Parameters
+    ----------
+    dataset_dir : str or Path
+        Dataset folder.
+    split : {"train", "val", "test"}
+        The split.
+
+    Returns
+    -------
+    list of Path
+        ``train_000.h5, train_001.h5, ...`` for ``"train"``; ``[<split>.h5]`` otherwise.
 
     Raises
     ------
@@ -116,12 +251,14 @@ def read_split(dataset_dir, split: str, max_rows: int | None = None) -> SpectraS
     dataset_dir : str or Path
         Dataset folder (see the module docstring).
     split : {"train", "val", "test"}
+        The split to read.
     max_rows : int, optional
         Keep only the first ``max_rows`` spectra (read lazily shard by shard).
 
     Returns
     -------
     SpectraSplit
+        Wavelengths, flux, error (float32) and the params table of the split.
 
     Raises
     ------
@@ -153,35 +290,30 @@ def read_split(dataset_dir, split: str, max_rows: int | None = None) -> SpectraS
                         pd.concat([p.params for p in parts], ignore_index=True))
 
 
-def noisy_spectrum(flux: np.ndarray, error: np.ndarray, rng: np.random.Generator, alpha: float = 1.0) -> np.ndarray:
-    """One noisy realization ``max(x + alpha * eps * sigma, 0)`` of a clean spectrum (paper eq. 3 and section 3.2).
-
-    Parameters
-    ----------
-    flux, error : ndarray, shape (..., L)
-        Clean normalized flux and its 1-sigma uncertainty.
-    rng : numpy.random.Generator
-        Source of ``eps ~ N(0, 1)``.
-    alpha : float
-        Noise-level scaling (1 = nominal instrument noise, 0 = none).
-
-    Returns
-    -------
-    ndarray, float32, same shape; negative flux clipped at 0.
-    """
-    eps = rng.standard_normal(np.shape(flux), dtype=np.float32)
-    return np.maximum(flux + np.float32(alpha) * eps * error, 0, dtype=np.float32)
-
-
 def fixed_noisy(flux: np.ndarray, error: np.ndarray, seed: int = FIXED_NOISE_SEED, alpha: float = 1.0) -> np.ndarray:
     """The fixed noisy array that ``NoisySpectra(..., noise="fixed", seed=seed)`` serves, row by row.
 
     The noise of row ``i`` depends only on ``(seed, i)``, so baselines (Ridge, LightGBM) see exactly the same
     validation/test inputs as the networks, and a prefix of a split keeps its noise.
 
+    Parameters
+    ----------
+    flux, error : ndarray, shape (N, L)
+        Clean normalized spectra and their 1-sigma uncertainties.
+    seed : int
+        Noise seed (42 for validation and test).
+    alpha : float
+        Noise-level scaling (see :func:`~specvit_core.noise.noisy_spectrum`).
+
     Returns
     -------
     ndarray, float32, shape (N, L)
+        Noisy flux, clipped at 0.
+
+    Raises
+    ------
+    ValueError
+        If ``flux`` and ``error`` differ in length or shape.
     """
     return np.stack([noisy_spectrum(f, e, np.random.default_rng((seed, i)), alpha)
                      for i, (f, e) in enumerate(zip(flux, error, strict=True))])
@@ -200,6 +332,7 @@ class NoisySpectra(Dataset):
         "fresh": a new realization every epoch, seeded by ``(seed, epoch, index)`` (call :meth:`set_epoch`);
         "fixed": one realization seeded by ``(seed, index)``, identical on every call (validation/test).
     seed : int
+        Noise seed.
     alpha : float
         Noise-level scaling, >= 0 (0 disables the noise, as for fine-tuning on real spectra).
 
@@ -225,7 +358,13 @@ class NoisySpectra(Dataset):
         self.noise, self.seed, self.alpha, self.epoch = noise, int(seed), float(alpha), 0
 
     def set_epoch(self, epoch: int) -> None:
-        """Select the training noise realization (ignored for ``noise="fixed"``)."""
+        """Select the training noise realization (ignored for ``noise="fixed"``).
+
+        Parameters
+        ----------
+        epoch : int
+            Epoch number; the noise of sample ``i`` is seeded by ``(seed, epoch, i)``.
+        """
         self.epoch = int(epoch)
 
     def __len__(self) -> int:
@@ -242,13 +381,34 @@ class LabelScaler:
 
     ``fit`` computes the mean and (population) standard deviation; ``transform`` and ``inverse`` apply
     ``y' = (y - mean) / std`` and its inverse. ``state_dict``/``from_state_dict`` store it in a checkpoint.
+
+    Parameters
+    ----------
+    mean, std : float, optional
+        Statistics of a fitted scaler (None: unfitted, call :meth:`fit`).
     """
 
     def __init__(self, mean: float | None = None, std: float | None = None):
         self.mean, self.std = mean, std
 
     def fit(self, y) -> LabelScaler:
-        """Fit to labels ``y``; raises ValueError if they are empty, non-finite or constant."""
+        """Fit the mean and population standard deviation to training labels.
+
+        Parameters
+        ----------
+        y : array_like
+            Training labels.
+
+        Returns
+        -------
+        LabelScaler
+            ``self``, fitted.
+
+        Raises
+        ------
+        ValueError
+            If ``y`` is empty, non-finite or constant.
+        """
         y = np.asarray(y, dtype=np.float64)
         if y.size == 0 or not np.isfinite(y).all():
             raise ValueError(f"labels must be a non-empty finite array; got {y.size} values, "
@@ -263,16 +423,74 @@ class LabelScaler:
             raise RuntimeError("LabelScaler is not fitted; call fit(train_labels) first")
 
     def transform(self, y) -> np.ndarray:
+        """Normalize labels: ``(y - mean) / std``.
+
+        Parameters
+        ----------
+        y : array_like
+            Labels in physical units.
+
+        Returns
+        -------
+        ndarray, float64, same shape
+            z-scored labels.
+
+        Raises
+        ------
+        RuntimeError
+            If the scaler is not fitted.
+        """
         self._check_fitted()
         return (np.asarray(y, dtype=np.float64) - self.mean) / self.std
 
     def inverse(self, y) -> np.ndarray:
+        """Undo the normalization: ``y * std + mean``.
+
+        Parameters
+        ----------
+        y : array_like
+            z-scored labels (e.g. network outputs).
+
+        Returns
+        -------
+        ndarray, float64, same shape
+            Labels in physical units.
+
+        Raises
+        ------
+        RuntimeError
+            If the scaler is not fitted.
+        """
         self._check_fitted()
         return np.asarray(y, dtype=np.float64) * self.std + self.mean
 
     def state_dict(self) -> dict:
+        """The scaler's statistics, for a checkpoint.
+
+        Returns
+        -------
+        dict
+            ``{"mean": float or None, "std": float or None}``.
+        """
         return {"mean": self.mean, "std": self.std}
 
     @classmethod
     def from_state_dict(cls, state: dict) -> LabelScaler:
+        """Rebuild a scaler from :meth:`state_dict` output.
+
+        Parameters
+        ----------
+        state : dict
+            With keys ``mean`` and ``std``.
+
+        Returns
+        -------
+        LabelScaler
+            The restored scaler.
+
+        Raises
+        ------
+        KeyError
+            If ``state`` lacks ``mean`` or ``std``.
+        """
         return cls(state["mean"], state["std"])

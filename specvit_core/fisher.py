@@ -16,9 +16,10 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from .noise import TABLE2, observe
-from .simulate import PAPER_SNR, median_normalize
-from .spectra.grid import AXES, TemplateGrid
+from . import paper
+from .config import LABEL_RANGES
+from .noise import MEDIAN_CONDITIONS, median_normalize, observe
+from .spectra.templates import AXES, TemplateGrid
 
 MAX_NUISANCE_COND = 1e12
 
@@ -36,6 +37,7 @@ def fisher_matrix(J, sigma) -> np.ndarray:
     Returns
     -------
     numpy.ndarray, shape (..., n_params, n_params)
+        Symmetric Fisher matrices, in units of 1 / (parameter_i parameter_j).
 
     Raises
     ------
@@ -101,6 +103,7 @@ def conditional_crlb(J, sigma, index: int) -> np.ndarray:
     Returns
     -------
     numpy.ndarray, shape (...)
+        Variance bound, in the parameter's units squared (e.g. dex^2 for log g).
 
     Raises
     ------
@@ -115,8 +118,25 @@ def conditional_crlb(J, sigma, index: int) -> np.ndarray:
 def marginal_crlb(J, sigma, index: int) -> np.ndarray:
     """Variance bound of parameter ``index`` marginalized over the others (Schur complement, eq. J.4).
 
-    ``1 / (I_gg - I_gn I_nn^-1 I_ng)``, equal to ``[I^-1]_gg``; ``inf`` when the parameter is exactly
-    degenerate with the nuisance parameters. Parameters, Returns, Raises: as :func:`conditional_crlb`.
+    ``1 / (I_gg - I_gn I_nn^-1 I_ng)``, equal to ``[I^-1]_gg``.
+
+    Parameters
+    ----------
+    J, sigma
+        As :func:`fisher_matrix`.
+    index : int
+        Position of the parameter of interest along the last axis of ``J``.
+
+    Returns
+    -------
+    numpy.ndarray, shape (...)
+        Variance bound, in the parameter's units squared; ``inf`` when the parameter is exactly degenerate with
+        the nuisance parameters.
+
+    Raises
+    ------
+    ValueError
+        As :func:`conditional_crlb`.
     """
     info_gg, rho = _information_and_decay(J, sigma, index)
     with np.errstate(divide="ignore"):
@@ -128,7 +148,24 @@ def schur_decay(J, sigma, index: int) -> np.ndarray:
 
     ``rho = conditional_crlb / marginal_crlb`` in [0, 1]; 1 when the parameter is orthogonal to the nuisances
     (in the noise-weighted metric), 0 when it is degenerate with them. Independent of sigma scaling and of
-    parameter units. Parameters, Returns, Raises: as :func:`conditional_crlb`.
+    parameter units.
+
+    Parameters
+    ----------
+    J, sigma
+        As :func:`fisher_matrix`.
+    index : int
+        Position of the parameter of interest along the last axis of ``J``.
+
+    Returns
+    -------
+    numpy.ndarray, shape (...)
+        ``rho`` in [0, 1].
+
+    Raises
+    ------
+    ValueError
+        As :func:`conditional_crlb`.
     """
     return _information_and_decay(J, sigma, index)[1]
 
@@ -146,6 +183,7 @@ def r2_ceiling(crlb, label_variance) -> np.ndarray:
     Returns
     -------
     numpy.ndarray, shape of ``crlb``
+        Largest R^2 an unbiased estimator can reach.
 
     Raises
     ------
@@ -211,19 +249,28 @@ def jacobian_central_difference(model: Callable[[np.ndarray], np.ndarray], param
 
 #: Magnitudes of the ceiling table: the paper's Table 13 bins and the SNR sweep of Figure 1 (right).
 MAGNITUDES = (18.0, 19.0, 20.0, 20.5, 21.0, 21.5, 22.0, 22.5, 23.0)
-#: The paper's median 3D ceiling (draft section 5.4) and 5D ceiling (Table 13), by i-band magnitude.
-PAPER_CEILING_3D = {18.0: 0.9994, 20.0: 0.9906, 21.5: 0.8914, 22.0: 0.7396, 22.5: 0.3658, 23.0: 0.0}
-PAPER_CEILING_5D = {20.0: 0.989, 21.5: 0.874, 22.0: 0.698, 22.5: 0.265}
-#: The fixed observing conditions of the ceiling: the midpoint of every range of Table 2 (new moon).
-MEDIAN_CONDITIONS = {key: 0.5 * (lo + hi) for key, (lo, hi) in TABLE2.items()}
-#: The label box of the ceiling grid (appendix J.1) and the Jacobian methods.
-CEILING_RANGES = {"T_eff": (3750.0, 6000.0), "log_g": (1.0, 5.0), "M_H": (-2.5, 0.75)}
+#: The Jacobian methods. The ceiling grid is the label box of the training data (``config.LABEL_RANGES``,
+#: appendix J.1) and its conditions are fixed at ``noise.MEDIAN_CONDITIONS``.
 METHODS = ("finite_difference", "exact")
 LOGG = AXES.index("log_g")
 
 
 def ceiling_axes(grid: TemplateGrid, ranges: dict | None = None, stride: int = 1) -> dict:
-    """Nodes of ``grid`` inside ``ranges`` (default ``CEILING_RANGES``), every ``stride``-th along each axis.
+    """Nodes of ``grid`` inside ``ranges``, every ``stride``-th along each axis.
+
+    Parameters
+    ----------
+    grid : TemplateGrid
+        The template grid.
+    ranges : dict, optional
+        Label name -> (min, max) (default ``config.LABEL_RANGES``, the box of appendix J.1).
+    stride : int
+        Keep every ``stride``-th node.
+
+    Returns
+    -------
+    dict of str -> ndarray
+        Label name -> node values inside the range.
 
     Raises
     ------
@@ -233,7 +280,7 @@ def ceiling_axes(grid: TemplateGrid, ranges: dict | None = None, stride: int = 1
     if not (isinstance(stride, (int, np.integer)) and stride >= 1):
         raise ValueError(f"stride, {stride!r}, must be a positive integer")
     out = {}
-    for name, (lo, hi) in (ranges or CEILING_RANGES).items():
+    for name, (lo, hi) in (ranges or LABEL_RANGES).items():
         nodes = grid.axes[name][(grid.axes[name] >= lo - 1e-9) & (grid.axes[name] <= hi + 1e-9)]
         if nodes.size == 0:
             raise ValueError(f"the {name} range ({lo:g}, {hi:g}) holds no node of the grid {grid.bounds[name]}")
@@ -242,7 +289,18 @@ def ceiling_axes(grid: TemplateGrid, ranges: dict | None = None, stride: int = 1
 
 
 def node_labels(axes: dict) -> np.ndarray:
-    """All label triples of a regular grid, (n_T * n_g * n_M, 3) in ``AXES`` order (T_eff slowest)."""
+    """All label triples of a regular grid.
+
+    Parameters
+    ----------
+    axes : dict of str -> array_like
+        Node values of ``T_eff``, ``log_g`` and ``M_H``.
+
+    Returns
+    -------
+    ndarray, shape (n_T * n_g * n_M, 3)
+        Columns in ``AXES`` order; T_eff varies slowest, M_H fastest.
+    """
     return np.stack(np.meshgrid(*(axes[a] for a in AXES), indexing="ij"), axis=-1).reshape(-1, 3)
 
 
@@ -261,6 +319,17 @@ def normalized_grid(grid: TemplateGrid) -> TemplateGrid:
     Its cubic-spline interpolant is the forward model of the ceiling. Normalizing the interpolated spectrum instead
     gives the same spectra at the nodes, but the derivative of a median jumps from pixel to pixel (it is that of
     the median pixel), so its exact Jacobian is not a smooth function of the labels.
+
+    Parameters
+    ----------
+    grid : TemplateGrid
+        The template grid (flux in erg/s/cm^2/A).
+
+    Returns
+    -------
+    TemplateGrid
+        Same axes and wavelengths; flux and continuum divided by each node's median flux (dimensionless), and
+        ``meta["normalization"] = "median"``.
     """
     flux = grid.flux.astype(np.float64)
     median = np.median(flux, axis=-1, keepdims=True)
@@ -282,10 +351,16 @@ def normalized_jacobian(grid: TemplateGrid, axes: dict, method: str = "finite_di
     axes : dict
         Node values per axis (from :func:`ceiling_axes`).
     method : {"finite_difference", "exact"}
+        How the Jacobian is computed.
 
     Returns
     -------
-    labels : (N, 3), x : (N, n_pix), J : (N, n_pix, 3) float64, in ``node_labels(axes)`` order
+    labels : ndarray, shape (N, 3)
+        The node labels, in ``node_labels(axes)`` order.
+    x : ndarray, float64, shape (N, n_pix)
+        Median-normalized templates.
+    J : ndarray, float64, shape (N, n_pix, 3)
+        dx / d(T_eff, log g, [M/H]), per K and per dex.
 
     Raises
     ------
@@ -305,13 +380,33 @@ def normalized_sigma(grid: TemplateGrid, axes: dict, mag: float, conditions: dic
                      **exposure) -> tuple[np.ndarray, np.ndarray]:
     """Per-pixel sigma of the median-normalized spectra at the grid nodes, and their SNR, at one magnitude.
 
-    The templates are observed with ``noise.observe`` (12 x 900 s unless ``exposure`` says otherwise) in the
-    fixed ``conditions`` (default ``MEDIAN_CONDITIONS``) and normalized as the training data
-    (``simulate.median_normalize``).
+    The templates are observed with ``noise.observe`` and normalized as the training data
+    (``noise.median_normalize``).
+
+    Parameters
+    ----------
+    grid : TemplateGrid
+        The template grid.
+    axes : dict
+        Node values per axis (from :func:`ceiling_axes`).
+    mag : float
+        i-band magnitude.
+    conditions : dict, optional
+        Fixed observing conditions (default ``noise.MEDIAN_CONDITIONS``).
+    **exposure
+        ``n_exposures``, ``exposure_time`` of ``noise.observe`` (default 12 x 900 s).
 
     Returns
     -------
-    sigma : (N, n_pix), snr : (N,) median of flux / sigma, in ``node_labels(axes)`` order
+    sigma : ndarray, shape (N, n_pix)
+        1-sigma uncertainty of the normalized flux, in ``node_labels(axes)`` order.
+    snr : ndarray, shape (N,)
+        Median of flux / sigma per spectrum.
+
+    Raises
+    ------
+    ValueError
+        Axis values that are not grid nodes, or conditions outside ``noise.PHYSICAL_BOUNDS``.
     """
     templates = grid.flux[_node_index(grid, axes)]
     cond = conditions or MEDIAN_CONDITIONS
@@ -327,6 +422,7 @@ def ceiling_points(grid: TemplateGrid, mags=MAGNITUDES, axes: dict | None = None
     Parameters
     ----------
     grid : TemplateGrid
+        The template grid.
     mags : sequence of float
         i-band magnitudes.
     axes : dict, optional
@@ -334,7 +430,7 @@ def ceiling_points(grid: TemplateGrid, mags=MAGNITUDES, axes: dict | None = None
     method : {"finite_difference", "exact"}
         How the Jacobian is computed (see :func:`normalized_jacobian`).
     conditions : dict, optional
-        Fixed observing conditions (default ``MEDIAN_CONDITIONS``).
+        Fixed observing conditions (default ``noise.MEDIAN_CONDITIONS``).
     label_variance : float, optional
         Var(log g) of the training labels; default that of a uniform distribution over the log g nodes' range.
 
@@ -343,6 +439,12 @@ def ceiling_points(grid: TemplateGrid, mags=MAGNITUDES, axes: dict | None = None
     pandas.DataFrame
         One row per (mag, node): ``mag, T_eff, log_g, M_H, snr, crlb`` (marginal variance bound, dex^2),
         ``sigma_logg`` (its square root), ``rho`` (Schur decay factor) and ``r2_max``.
+
+    Raises
+    ------
+    ValueError
+        As :func:`normalized_jacobian`, :func:`normalized_sigma` and :func:`marginal_crlb` (a singular nuisance
+        block).
     """
     axes = axes or ceiling_axes(grid)
     labels, _, jac = normalized_jacobian(grid, axes, method)
@@ -359,8 +461,20 @@ def ceiling_points(grid: TemplateGrid, mags=MAGNITUDES, axes: dict | None = None
 
 
 def ceiling_table(points: pd.DataFrame) -> pd.DataFrame:
-    """Table 13's ceiling columns from :func:`ceiling_points`: per magnitude the median SNR, the median and 10/90
-    percentiles of R^2_max over the grid, the median Schur decay factor, and the paper's 3D and 5D medians."""
+    """Table 13's ceiling columns: per magnitude the median SNR, the median and 10/90 percentiles of R^2_max over
+    the grid, the median Schur decay factor, and the paper's SNR, 3D and 5D medians (``paper``).
+
+    Parameters
+    ----------
+    points : pandas.DataFrame
+        From :func:`ceiling_points`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per magnitude: ``mag, snr, r2_max_median, r2_max_p10, r2_max_p90, rho_median, paper_snr,
+        paper_r2_max_3d, paper_r2_max_5d`` (NaN where the paper gives no value).
+    """
     grouped = points.groupby("mag")
     table = pd.DataFrame({
         "snr": grouped.snr.median(),
@@ -368,15 +482,37 @@ def ceiling_table(points: pd.DataFrame) -> pd.DataFrame:
         "r2_max_p10": grouped.r2_max.quantile(0.1),
         "r2_max_p90": grouped.r2_max.quantile(0.9),
         "rho_median": grouped.rho.median(),
-        "paper_snr": [PAPER_SNR.get(m, np.nan) for m in grouped.groups],
-        "paper_r2_max_3d": [PAPER_CEILING_3D.get(m, np.nan) for m in grouped.groups],
-        "paper_r2_max_5d": [PAPER_CEILING_5D.get(m, np.nan) for m in grouped.groups],
+        "paper_snr": [paper.SNR_BY_MAG.get(m, np.nan) for m in grouped.groups],
+        "paper_r2_max_3d": [paper.CEILING_3D.get(m, np.nan) for m in grouped.groups],
+        "paper_r2_max_5d": [paper.CEILING_5D.get(m, np.nan) for m in grouped.groups],
     })
     return table.reset_index()
 
 
 def ceiling_map(points: pd.DataFrame, mag: float, value: str = "r2_max") -> pd.DataFrame:
-    """Median of ``value`` over [M/H] on the (log g rows, T_eff columns) plane at one magnitude."""
+    """Median of ``value`` over [M/H] on the (log g rows, T_eff columns) plane at one magnitude.
+
+    Parameters
+    ----------
+    points : pandas.DataFrame
+        From :func:`ceiling_points`.
+    mag : float
+        One of the magnitudes of ``points``.
+    value : str
+        A column of ``points``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``log_g``, columns ``T_eff``: the median of ``value`` over [M/H].
+
+    Raises
+    ------
+    ValueError
+        If ``mag`` is not a magnitude of ``points``.
+    KeyError
+        If ``value`` is not a column of ``points``.
+    """
     at_mag = points[np.isclose(points.mag, mag)]
     if at_mag.empty:
         raise ValueError(f"mag, {mag}, is not one of the magnitudes of points: {sorted(map(float, points.mag.unique()))}")
@@ -384,7 +520,20 @@ def ceiling_map(points: pd.DataFrame, mag: float, value: str = "r2_max") -> pd.D
 
 
 def jacobian_mismatch(jac_a, jac_b, sigma) -> np.ndarray:
-    """Noise-weighted relative difference ``|(J_a - J_b) / sigma| / |J_b / sigma|`` per point and parameter: (N, 3)."""
+    """Noise-weighted relative difference ``|(J_a - J_b) / sigma| / |J_b / sigma|`` per point and parameter.
+
+    Parameters
+    ----------
+    jac_a, jac_b : array (N, n_pix, n_params)
+        Two Jacobians of the same spectra (``jac_b`` the reference).
+    sigma : array (N, n_pix)
+        Per-pixel noise.
+
+    Returns
+    -------
+    numpy.ndarray, shape (N, n_params)
+        Relative difference (0: identical).
+    """
     wa, wb = np.asarray(jac_a) / sigma[..., None], np.asarray(jac_b) / sigma[..., None]
     return np.linalg.norm(wa - wb, axis=-2) / np.linalg.norm(wb, axis=-2)
 
@@ -393,9 +542,26 @@ def pointwise_crlb(grid: TemplateGrid, labels, mags, conditions: dict) -> np.nda
     """Marginal log g bound (dex^2) of individual spectra at their labels, magnitudes and observing conditions
     (e.g. a test set's ``params``), from the exact Jacobian of :func:`normalized_grid`: the envelope of Figure 12.
 
+    Parameters
+    ----------
+    grid : TemplateGrid
+        The template grid.
+    labels : array_like, shape (N, 3)
+        (T_eff, log g, [M/H]) inside the grid.
+    mags : array_like, shape (N,)
+        i-band magnitudes.
+    conditions : dict of str -> array (N,)
+        Observing conditions (keys of ``noise.TABLE2``).
+
     Returns
     -------
     numpy.ndarray, shape (N,)
+        Marginal variance bound of log g, dex^2.
+
+    Raises
+    ------
+    ValueError
+        Labels outside the grid, conditions outside ``noise.PHYSICAL_BOUNDS``, or a singular nuisance block.
     """
     labels = grid.check_labels(labels)
     jac = normalized_grid(grid).jacobian(labels)

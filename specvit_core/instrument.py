@@ -17,18 +17,46 @@ FWHM_TO_SIGMA = 1.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
 
 
 def mr_wavelength() -> np.ndarray:
-    """The 4096-pixel linear wavelength grid of the PFS MR red arm in Angstrom (float64)."""
+    """The 4096-pixel linear wavelength grid of the PFS MR red arm.
+
+    Returns
+    -------
+    ndarray, shape (4096,)
+        Pixel centres in Angstrom (float64), from 7100.2136 to 8849.7864.
+    """
     return np.linspace(MR_WAVE_MIN, MR_WAVE_MAX, MR_N_PIXELS)
 
 
 def resolving_power(wave: np.ndarray) -> np.ndarray:
-    """Resolving power R(lambda) of the MR arm: linear from 5000 at the blue end to 6500 at the red end."""
+    """Resolving power R(lambda) of the MR arm: linear from 5000 at the blue end to 6500 at the red end.
+
+    Parameters
+    ----------
+    wave : array_like
+        Wavelengths in Angstrom.
+
+    Returns
+    -------
+    ndarray, same shape as ``wave``
+        R = lambda / FWHM (dimensionless); held at 5000 / 6500 outside the arm.
+    """
     frac = (np.asarray(wave, dtype=float) - MR_WAVE_MIN) / (MR_WAVE_MAX - MR_WAVE_MIN)
     return MR_R_BLUE + (MR_R_RED - MR_R_BLUE) * np.clip(frac, 0.0, 1.0)
 
 
 def lsf_sigma(wave: np.ndarray) -> np.ndarray:
-    """Gaussian LSF standard deviation in Angstrom at ``wave`` (FWHM = lambda / R)."""
+    """Gaussian LSF standard deviation at ``wave`` (FWHM = lambda / R).
+
+    Parameters
+    ----------
+    wave : array_like
+        Wavelengths in Angstrom.
+
+    Returns
+    -------
+    ndarray, same shape as ``wave``
+        LSF sigma in Angstrom.
+    """
     wave = np.asarray(wave, dtype=float)
     return wave / resolving_power(wave) * FWHM_TO_SIGMA
 
@@ -82,7 +110,27 @@ def lsf_matrix(wave_in: np.ndarray, wave_out: np.ndarray | None = None, n_sigma:
 
 
 def convolve_to_mr(wave_in: np.ndarray, flux: np.ndarray, wave_out: np.ndarray | None = None) -> np.ndarray:
-    """Convolve high-resolution spectra ``flux`` (..., n_in) to the MR resolution and sample them on ``wave_out``."""
+    """Convolve high-resolution spectra to the MR resolution and sample them on ``wave_out``.
+
+    Parameters
+    ----------
+    wave_in : ndarray, shape (n_in,)
+        Strictly increasing wavelengths of ``flux`` in Angstrom, covering ``wave_out`` plus 5 LSF widths.
+    flux : array_like, shape (..., n_in)
+        One or more spectra sampled on ``wave_in``.
+    wave_out : ndarray, shape (n_out,), optional
+        Output pixel centres in Angstrom; the MR grid by default.
+
+    Returns
+    -------
+    ndarray, shape (..., n_out)
+        The convolved spectra (float64).
+
+    Raises
+    ------
+    ValueError
+        If ``wave_in`` is not increasing or does not cover ``wave_out`` (see :func:`lsf_matrix`).
+    """
     matrix = lsf_matrix(wave_in, wave_out)
     flux = np.asarray(flux, dtype=float)
     flat = flux.reshape(-1, flux.shape[-1])

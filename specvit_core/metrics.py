@@ -15,22 +15,48 @@ GIANT_MAX_LOGG = 2.5
 DWARF_MIN_LOGG = 4.0
 
 
-def _check(**arrays) -> tuple[np.ndarray, ...]:
-    """Finite, non-empty 1-D float arrays of one common length, named in the errors by their keywords."""
+def check_arrays(ndim: int | None = None, dtype=None, **arrays) -> tuple[np.ndarray, ...]:
+    """Finite, non-empty arrays of one common length (first axis), named in the errors by their keywords.
+
+    Parameters
+    ----------
+    ndim : int, optional
+        Required number of dimensions of every array (any when None).
+    dtype : numpy dtype, optional
+        Convert the arrays to this type (e.g. ``float``); None keeps their own.
+    **arrays : array_like
+        The arrays, by name; the first one sets the length the others must have.
+
+    Returns
+    -------
+    tuple of ndarray
+        The arrays, in keyword order.
+
+    Raises
+    ------
+    ValueError
+        An array with another number of dimensions than ``ndim``, empty, with NaN/inf values, or of another length
+        than the first.
+    """
+    unit, length = ("sample", "the same length as") if ndim == 1 else ("row", "as many rows as")
     out = []
-    for name, y in arrays.items():
-        y = np.asarray(y, dtype=float)
-        if y.ndim != 1:
-            raise ValueError(f"{name} must be 1-D; got shape {y.shape}")
-        if y.size == 0:
-            raise ValueError(f"{name} is empty; metrics need at least one sample")
-        if not np.all(np.isfinite(y)):
-            raise ValueError(f"{name} contains {np.count_nonzero(~np.isfinite(y))} NaN/inf values; all must be finite")
-        if out and y.size != out[0].size:
-            raise ValueError(f"{name} must have the same length as {next(iter(arrays))}; "
-                             f"got {y.size} and {out[0].size}")
-        out.append(y)
+    for name, a in arrays.items():
+        a = np.asarray(a, dtype=dtype)
+        if ndim is not None and a.ndim != ndim:
+            raise ValueError(f"{name} must be {ndim}-D; got shape {a.shape}")
+        if a.size == 0:
+            raise ValueError(f"{name} is empty; it needs at least one {unit}")
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"{name} contains {np.count_nonzero(~np.isfinite(a))} NaN/inf values; all must be finite")
+        if out and len(a) != len(out[0]):
+            raise ValueError(f"{name} must have {length} {next(iter(arrays))}; got {len(a)} and {len(out[0])}")
+        out.append(a)
     return tuple(out)
+
+
+def _check(**arrays) -> tuple[np.ndarray, ...]:
+    """Finite, non-empty 1-D float arrays of one common length (:func:`check_arrays` for the metrics)."""
+    return check_arrays(ndim=1, dtype=float, **arrays)
 
 
 def r2(y_true, y_pred) -> float:
@@ -57,13 +83,45 @@ def r2(y_true, y_pred) -> float:
 
 
 def mae(y_true, y_pred) -> float:
-    """Mean absolute error. Parameters, Raises: as :func:`r2`."""
+    """Mean absolute error ``mean(|y_pred - y_true|)``.
+
+    Parameters
+    ----------
+    y_true, y_pred : array_like, shape (n,)
+        Labels and predictions.
+
+    Returns
+    -------
+    float
+        MAE, in the units of the label.
+
+    Raises
+    ------
+    ValueError
+        If the inputs are empty, not 1-D, of different lengths, or not finite.
+    """
     y_true, y_pred = _check(y_true=y_true, y_pred=y_pred)
     return float(np.mean(np.abs(y_pred - y_true)))
 
 
 def rmse(y_true, y_pred) -> float:
-    """Root-mean-square error (Table 9). Parameters, Raises: as :func:`r2`."""
+    """Root-mean-square error ``sqrt(mean((y_pred - y_true)^2))`` (Table 9).
+
+    Parameters
+    ----------
+    y_true, y_pred : array_like, shape (n,)
+        Labels and predictions.
+
+    Returns
+    -------
+    float
+        RMSE, in the units of the label.
+
+    Raises
+    ------
+    ValueError
+        If the inputs are empty, not 1-D, of different lengths, or not finite.
+    """
     y_true, y_pred = _check(y_true=y_true, y_pred=y_pred)
     return float(np.sqrt(np.mean((y_pred - y_true) ** 2)))
 
@@ -71,14 +129,43 @@ def rmse(y_true, y_pred) -> float:
 def sigma_robust(y_true, y_pred) -> float:
     """Robust scatter ``1.4826 x MAD(y_pred - y_true)``; equals the standard deviation for Gaussian residuals.
 
-    Parameters, Raises: as :func:`r2`.
+    Parameters
+    ----------
+    y_true, y_pred : array_like, shape (n,)
+        Labels and predictions.
+
+    Returns
+    -------
+    float
+        Robust scatter, in the units of the label.
+
+    Raises
+    ------
+    ValueError
+        If the inputs are empty, not 1-D, of different lengths, or not finite.
     """
     y_true, y_pred = _check(y_true=y_true, y_pred=y_pred)
     return float(median_abs_deviation(y_pred - y_true, scale="normal"))
 
 
 def bias(y_true, y_pred) -> float:
-    """Mean residual ``mean(y_pred - y_true)``. Parameters, Raises: as :func:`r2`."""
+    """Mean residual ``mean(y_pred - y_true)``.
+
+    Parameters
+    ----------
+    y_true, y_pred : array_like, shape (n,)
+        Labels and predictions.
+
+    Returns
+    -------
+    float
+        Bias, in the units of the label; positive when the model over-predicts.
+
+    Raises
+    ------
+    ValueError
+        If the inputs are empty, not 1-D, of different lengths, or not finite.
+    """
     y_true, y_pred = _check(y_true=y_true, y_pred=y_pred)
     return float(np.mean(y_pred - y_true))
 
@@ -94,6 +181,7 @@ def regression_metrics(y_true, y_pred) -> dict[str, float]:
     Parameters
     ----------
     y_true, y_pred : array_like, shape (n,)
+        Labels and predictions.
 
     Returns
     -------
@@ -144,6 +232,7 @@ def bootstrap_ci(y_true, y_pred, metric="r2", n_boot: int = 1000, ci: float = 0.
     Parameters
     ----------
     y_true, y_pred : array_like, shape (n,)
+        Labels and predictions.
     metric : str or callable
         A name of :data:`METRICS` or ``f(y_true, y_pred) -> float``.
     n_boot : int
@@ -211,6 +300,7 @@ def stratified_metrics(y_true, y_pred, strata: dict[str, np.ndarray]) -> pd.Data
     Parameters
     ----------
     y_true, y_pred : array_like, shape (n,)
+        Labels and predictions.
     strata : dict of str -> boolean array, shape (n,)
         Row name -> membership mask, in row order.
 
@@ -245,6 +335,7 @@ def metrics_by_stellar_type(y_true, y_pred, logg=None) -> pd.DataFrame:
     Parameters
     ----------
     y_true, y_pred : array_like, shape (n,)
+        Labels and predictions.
     logg : array_like, shape (n,), optional
         True log g used to assign the type; defaults to ``y_true`` (when the target is log g).
 
@@ -269,6 +360,7 @@ def metrics_by_bins(y_true, y_pred, values, edges) -> pd.DataFrame:
     Parameters
     ----------
     y_true, y_pred : array_like, shape (n,)
+        Labels and predictions.
     values : array_like, shape (n,)
         The quantity that defines the bins (magnitude, SNR, ...).
     edges : array_like, shape (k + 1,)
@@ -308,6 +400,7 @@ def metrics_by_quantile(y_true, y_pred, values, n_bins: int = 4) -> pd.DataFrame
     Parameters
     ----------
     y_true, y_pred, values : array_like, shape (n,)
+        Labels, predictions and the quantity that defines the bins.
     n_bins : int
         Number of equal-count bins.
 

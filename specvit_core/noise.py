@@ -6,7 +6,9 @@ A spectrum f_lambda scaled to its i-band AB magnitude becomes photo-electrons pe
 
 on top of a sky N_sky (continuum + OH lines, scaled with airmass, plus Krisciunas & Schaefer 1991 moonlight) and
 detector noise. The per-exposure variance is N_obj + s * (N_sky + N_det + extra(N_sky)), and N exposures are
-co-added, so that sigma_F = F * sqrt(var) / (sqrt(N) * N_obj) (the paper's appendix G.4).
+co-added, so that sigma_F = F * sqrt(var) / (sqrt(N) * N_obj) (the paper's appendix G.4). The observed spectrum
+is then divided by its median (:func:`median_normalize`, paper eq. 2), and a noisy realization is drawn from its
+sigma (:func:`noisy_spectrum`, paper eq. 3).
 
 Where the constants come from. The instrument throughput T(lambda), the Gaussian blur added to the seeing, the
 telluric absorption lines (150), the sky (B-spline continuum absorbing the weakest lines, the 200 strongest OH
@@ -16,7 +18,7 @@ PFS exposure-time calculator (pfsspecsim, MR red arm, 900 s, AB = 18 flat source
 the background variance in both (68% of pixels within +-1% and -16/+9%). Line positions and strengths are
 measured facts of that sky, stored below as compact tables. Finally one factor s = ``PAPER_BACKGROUND_SCALE``
 (0.80, fitted) scales the background variance so that the median SNR over Table 2 conditions reproduces the
-paper's Table 13 (87.4, 24.0, 7.1, 4.6, 3.0, 1.9 at i = 18 ... 23) within 3.5% for both a flat f_nu and a 4500 K
+paper's Table 13 (``paper.SNR_BY_MAG``, i = 18 ... 23) within 3.5% for both a flat f_nu and a 4500 K
 blackbody: the paper's pipeline (its eq. G.4: sigma^2 = N_obj + N_sky + sigma_read^2) carries less background
 than the ETC's sky-subtraction and systematic-floor terms. Telescope, fiber and extinction constants are physical
 values.
@@ -42,6 +44,9 @@ TABLE2 = {  # uniform ranges of the simulated observing conditions
     "moon_target": (60.0, 180.0),  # deg, moon-target separation
     "moon_phase": (0.0, 0.0),  # lunation fraction: 0 new, 0.25 first quarter, 0.5 full
 }
+#: Fixed observing conditions where one set is needed (the Fisher ceiling, example spectra): the midpoint of every
+#: range of Table 2 (new moon).
+MEDIAN_CONDITIONS = {key: 0.5 * (lo + hi) for key, (lo, hi) in TABLE2.items()}
 PHYSICAL_BOUNDS = {  # what the model accepts
     "seeing": (0.1, 5.0),
     "zenith_angle": (0.0, 70.0),
@@ -60,6 +65,7 @@ def draw_conditions(rng: np.random.Generator, n: int, moon_phase: float = 0.0) -
     Parameters
     ----------
     rng : numpy.random.Generator
+        Source of the uniform draws.
     n : int
         Number of draws.
     moon_phase : float
@@ -67,8 +73,14 @@ def draw_conditions(rng: np.random.Generator, n: int, moon_phase: float = 0.0) -
 
     Returns
     -------
-    dict of str -> float64 array (n,)
-        Keys ``seeing``, ``zenith_angle``, ``field_angle``, ``moon_zenith``, ``moon_target``, ``moon_phase``.
+    dict of str -> ndarray, shape (n,)
+        Keys ``seeing`` (arcsec FWHM), ``zenith_angle``, ``field_angle``, ``moon_zenith``, ``moon_target`` (deg) and
+        ``moon_phase`` (float64).
+
+    Raises
+    ------
+    ValueError
+        If ``n`` is not a positive integer or ``moon_phase`` lies outside [0, 1].
     """
     if int(n) != n or n < 1:
         raise ValueError(f"n, {n!r}, must be a positive integer")
@@ -184,30 +196,87 @@ PAPER_BACKGROUND_SCALE = 0.80  # background variance factor matching the paper's
 
 
 def airmass(zenith_angle):
-    """Plane-parallel airmass sec(z) for a zenith angle in degrees."""
+    """Plane-parallel airmass sec(z).
+
+    Parameters
+    ----------
+    zenith_angle : float or array_like
+        Zenith angle, deg.
+
+    Returns
+    -------
+    float or ndarray, same shape
+        Airmass X >= 1.
+    """
     return 1.0 / np.cos(np.radians(zenith_angle))
 
 
 def extinction_mag(wave):
-    """Continuum extinction in mag per airmass at Mauna Kea: Rayleigh (Hansen & Travis 1974) plus aerosols."""
+    """Continuum extinction at Mauna Kea: Rayleigh (Hansen & Travis 1974) plus aerosols.
+
+    Parameters
+    ----------
+    wave : float or array_like
+        Wavelength, Angstrom.
+
+    Returns
+    -------
+    float or ndarray, same shape
+        Extinction, mag per airmass.
+    """
     um = np.asarray(wave, dtype=float) / 1e4
     tau_rayleigh = 0.008569 * um**-4 * (1.0 + 0.0113 * um**-2 + 0.00013 * um**-4) * PRESSURE_RATIO
     return 2.5 / np.log(10.0) * tau_rayleigh + AEROSOL_K1UM * um**-AEROSOL_ALPHA
 
 
 def fiber_diameter(field_angle):
-    """Fiber diameter on the sky (arcsec); the plate scale shrinks it quadratically towards the field edge."""
+    """Fiber diameter on the sky; the plate scale shrinks it quadratically towards the field edge.
+
+    Parameters
+    ----------
+    field_angle : float or array_like
+        Distance from the field centre, deg.
+
+    Returns
+    -------
+    float or ndarray, same shape
+        Diameter, arcsec (1.13 at the centre, 1.03 at 0.675 deg).
+    """
     frac = (np.asarray(field_angle, dtype=float) / FIELD_RADIUS) ** 2
     return FIBER_DIAMETER_CENTRE + (FIBER_DIAMETER_EDGE - FIBER_DIAMETER_CENTRE) * frac
 
 
 def vignetting(field_angle):
-    """Fraction of the light the wide-field corrector passes at a field angle (deg), 1 at the centre."""
+    """Fraction of the light the wide-field corrector passes at a field angle.
+
+    Parameters
+    ----------
+    field_angle : float or array_like
+        Distance from the field centre, deg.
+
+    Returns
+    -------
+    float or ndarray, same shape
+        Transmitted fraction: 1 at the centre, 0.9 at the field edge (0.675 deg).
+    """
     return 1.0 - VIGNETTING_EDGE * (np.asarray(field_angle, dtype=float) / FIELD_RADIUS) ** 2
 
 
 def fiber_fraction(seeing, field_angle=0.0):
-    """Fraction of a point source's light entering the fiber: a Gaussian PSF of FWHM sqrt(seeing^2 + blur^2)."""
+    """Fraction of a point source's light entering the fiber: a Gaussian PSF of FWHM sqrt(seeing^2 + blur^2).
+
+    Parameters
+    ----------
+    seeing : float or array_like
+        Seeing FWHM, arcsec.
+    field_angle : float or array_like
+        Distance from the field centre, deg (sets the fiber diameter).
+
+    Returns
+    -------
+    float or ndarray, broadcast shape
+        Fiber aperture fraction in (0, 1).
+    """
     sigma = np.sqrt(np.asarray(seeing, dtype=float) ** 2 + PSF_BLUR**2) / (2.0 * np.sqrt(2.0 * np.log(2.0)))
     return 1.0 - np.exp(-(fiber_diameter(field_angle) ** 2) / (8.0 * sigma**2))
 
@@ -215,10 +284,21 @@ def fiber_fraction(seeing, field_angle=0.0):
 def moon_brightness(moon_zenith, moon_target, moon_phase, zenith_angle):
     """Moonlit sky brightness (nanoLamberts, V band) of Krisciunas & Schaefer (1991), split into scattering terms.
 
+    Parameters
+    ----------
+    moon_zenith : float or array_like
+        Zenith angle of the moon, deg (>= 90: the moon is set).
+    moon_target : float or array_like
+        Moon-target separation rho, deg.
+    moon_phase : float or array_like
+        Lunation fraction: 0 new moon, 0.5 full moon.
+    zenith_angle : float or array_like
+        Zenith angle of the target, deg.
+
     Returns
     -------
-    (rayleigh, mie) : arrays
-        The two terms of their scattering function f(rho); their sum is B_moon. Zero when the moon is set.
+    rayleigh, mie : ndarray, broadcast shape
+        The two terms of their scattering function f(rho), nL; their sum is B_moon. Zero when the moon is set.
     """
     alpha = 360.0 * np.abs(0.5 - np.asarray(moon_phase, dtype=float))  # phase angle: 180 new moon, 0 full moon
     rho = np.radians(moon_target)
@@ -235,7 +315,20 @@ def moon_brightness(moon_zenith, moon_target, moon_phase, zenith_angle):
 
 
 def render_lines(wave, lines):
-    """Sum of unit-area Gaussians of the MR LSF width at ``lines[:, 0]`` with weights ``lines[:, 1]`` (per A)."""
+    """Sum of unit-area Gaussians of the MR LSF width at ``lines[:, 0]`` with weights ``lines[:, 1]``.
+
+    Parameters
+    ----------
+    wave : array_like, shape (L,)
+        Wavelengths, Angstrom.
+    lines : ndarray, shape (K, 2)
+        Line centres (Angstrom) and weights (line integral over wavelength).
+
+    Returns
+    -------
+    ndarray, shape (L,)
+        The rendered lines, weight units per Angstrom.
+    """
     wave = np.asarray(wave, dtype=float)
     centre, weight = lines[:, 0], lines[:, 1]
     sig = lsf_sigma(centre)
@@ -248,17 +341,50 @@ def _x(wave):
 
 
 def throughput(wave):
-    """End-to-end instrument throughput (telescope to detector, before fiber aperture losses), fitted to the ETC."""
+    """End-to-end instrument throughput (telescope to detector, before fiber aperture losses), fitted to the ETC.
+
+    Parameters
+    ----------
+    wave : float or array_like
+        Wavelength, Angstrom (the fit is valid over the MR arm).
+
+    Returns
+    -------
+    float or ndarray, same shape
+        Throughput fraction.
+    """
     return np.polynomial.polynomial.polyval(_x(wave), THROUGHPUT_POLY)
 
 
 def telluric_depth(wave):
-    """Telluric optical depth at airmass 1 (O2 A and B bands, water), at the MR resolution."""
+    """Telluric optical depth at airmass 1 (O2 A and B bands, water), at the MR resolution.
+
+    Parameters
+    ----------
+    wave : array_like, shape (L,)
+        Wavelengths, Angstrom.
+
+    Returns
+    -------
+    ndarray, shape (L,)
+        Optical depth (transmission ``exp(-X * tau)`` at airmass X).
+    """
     return render_lines(wave, TELLURIC_LINES)
 
 
 def sky_rate(wave):
-    """Dark-sky counts (e-/s per pixel) at zenith in the central fiber: continuum x telluric + OH lines."""
+    """Dark-sky counts at zenith in the central fiber: continuum x telluric + OH lines.
+
+    Parameters
+    ----------
+    wave : array_like, shape (L,)
+        Pixel centres, Angstrom, within the MR arm (7100-8850 A); the pixel widths are taken from their spacing.
+
+    Returns
+    -------
+    ndarray, shape (L,)
+        Sky counts, e-/s per pixel (NaN outside the MR arm).
+    """
     wave = np.asarray(wave, dtype=float)
     inner = np.linspace(MR_WAVE_MIN, MR_WAVE_MAX, SKY_CONTINUUM.size - 2)
     knots = np.r_[[MR_WAVE_MIN] * 3, inner, [MR_WAVE_MAX] * 3]
@@ -336,9 +462,7 @@ def _mr_tables():
     grad = np.gradient(sky, axis=1)
     quad = b * sky[:, None] * sky[None] + e * grad[:, None] * grad[None]
     background = np.concatenate([(1.0 + a) * sky, quad.reshape(9, -1)])
-    i_weights, i_norm = _i_band_weights(wave)
-    return dict(wave=wave, photons=photons, kappa=kappa, sky=sky, background=background,
-                i_weights=i_weights, i_norm=i_norm)
+    return dict(wave=wave, photons=photons, kappa=kappa, sky=sky, background=background)
 
 
 def _validate(wave, flux_lambda, mag_i, conditions):
@@ -409,8 +533,7 @@ def photon_budget(wave, flux_lambda, mag_i, conditions, n_exposures=N_EXPOSURES,
     tab = _mr_tables()
     fa, za = cond["field_angle"], cond["zenith_angle"]
     x_air = airmass(za)
-    m_syn = -2.5 * np.log10((flux @ tab["i_weights"]) / tab["i_norm"]) - 48.6
-    flux = flux * (10.0 ** (-0.4 * (mag - m_syn)))[:, None]
+    flux = flux * (10.0 ** (-0.4 * (mag - i_band_ab_mag(tab["wave"], flux))))[:, None]
     optics = exposure_time * vignetting(fa)  # (B,)
     gain = np.exp(np.multiply.outer(-x_air, tab["kappa"]))  # (B, L) atmospheric transmission ...
     gain *= tab["photons"]
@@ -435,37 +558,77 @@ def photon_budget(wave, flux_lambda, mag_i, conditions, n_exposures=N_EXPOSURES,
 def observe(wave, flux_lambda, mag_i, conditions, n_exposures=N_EXPOSURES, exposure_time=EXPOSURE_TIME):
     """Scale spectra to their i-band magnitudes and return them with the per-pixel flux uncertainty.
 
-    Parameters and Raises as ``photon_budget``.
+    Parameters
+    ----------
+    wave, flux_lambda, mag_i, conditions, n_exposures, exposure_time
+        As :func:`photon_budget`.
 
     Returns
     -------
     flux, sigma : arrays (B, 4096)
         Noiseless flux scaled to ``mag_i`` and its 1-sigma uncertainty after ``n_exposures``, erg/s/cm2/A.
+
+    Raises
+    ------
+    ValueError
+        As :func:`photon_budget`.
     """
     budget = photon_budget(wave, flux_lambda, mag_i, conditions, n_exposures, exposure_time)
     return budget["flux"], budget["sigma"]
 
 
-def add_noise(flux, sigma, rng: np.random.Generator):
-    """One Gaussian noise realisation ``flux + sigma * N(0, 1)``.
+def median_normalize(flux: np.ndarray, error: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Divide each spectrum and its sigma by the spectrum's median (paper eq. 2), the last step of the observation.
 
     Parameters
     ----------
-    flux, sigma : arrays of the same shape
-    rng : numpy.random.Generator
+    flux, error : array (..., L)
+        Observed flux and its 1-sigma uncertainty.
 
     Returns
     -------
-    array like ``flux``
+    flux, error : arrays (..., L)
+        Both divided by the median of ``flux`` along the last axis.
+    norm : array (...)
+        The medians.
 
     Raises
     ------
     ValueError
-        If the shapes differ or sigma is negative or not finite.
+        If a median is not positive.
     """
-    flux, sigma = np.asarray(flux), np.asarray(sigma)
-    if flux.shape != sigma.shape:
-        raise ValueError(f"flux shape {flux.shape} and sigma shape {sigma.shape} must agree")
-    if not np.all(np.isfinite(sigma) & (sigma >= 0)):
-        raise ValueError("sigma must be finite and >= 0")
-    return flux + sigma * rng.standard_normal(flux.shape)
+    norm = np.median(flux, axis=-1, keepdims=True)
+    if np.any(norm <= 0):
+        raise ValueError("median flux must be positive for median normalization")
+    return flux / norm, error / norm, norm[..., 0]
+
+
+def noisy_spectrum(flux: np.ndarray, error: np.ndarray, rng: np.random.Generator, alpha: float = 1.0) -> np.ndarray:
+    """One noisy realization ``max(x + alpha * eps * sigma, 0)`` of a clean spectrum (paper eq. 3 and section 3.2).
+
+    The one noise draw of the package: the training and evaluation inputs (:class:`~specvit_core.data.NoisySpectra`),
+    the baselines and the chapters all call it.
+
+    Parameters
+    ----------
+    flux, error : ndarray, shape (..., L)
+        Clean normalized flux and its 1-sigma uncertainty, of the same shape.
+    rng : numpy.random.Generator
+        Source of ``eps ~ N(0, 1)``, drawn as float32.
+    alpha : float
+        Noise-level scaling (1 = nominal instrument noise, 0 = none).
+
+    Returns
+    -------
+    ndarray, float32, same shape as ``flux``
+        The noisy spectrum, negative flux clipped at 0.
+
+    Raises
+    ------
+    ValueError
+        If the shapes of ``flux`` and ``error`` differ.
+    """
+    if np.shape(flux) != np.shape(error):
+        raise ValueError(f"flux shape {np.shape(flux)} and error shape {np.shape(error)} must agree")
+    eps = rng.standard_normal(np.shape(flux), dtype=np.float32)
+    return np.maximum(flux + np.float32(alpha) * eps * error, 0, dtype=np.float32)

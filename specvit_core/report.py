@@ -9,7 +9,23 @@ from .config import get_profile
 
 
 def profile_banner(profile: str) -> str:
-    """A Markdown note naming the profile, its sizes and the machine; small profiles are marked as not the paper's."""
+    """A Markdown note naming the profile, its sizes and the machine; small profiles are marked as not the paper's.
+
+    Parameters
+    ----------
+    profile : str
+        Profile name (see :data:`specvit_core.config.PROFILES`).
+
+    Returns
+    -------
+    str
+        One Markdown blockquote line with the profile, device (GPU name or CPU), date and package version.
+
+    Raises
+    ------
+    ValueError
+        For an unknown profile.
+    """
     p = get_profile(profile)
     import torch
 
@@ -26,6 +42,20 @@ def plateau_warning(r2_values, experiment: str, threshold: float = 0.05) -> str:
 
     A network that predicts the mean label for every spectrum scores R^2 ~ 0; when every run of an experiment
     stays below ``threshold``, the comparison between its runs says nothing about the architectures.
+
+    Parameters
+    ----------
+    r2_values : iterable of float
+        Test R^2 of the experiment's runs; NaN (diverged runs) is ignored.
+    experiment : str
+        Name of the experiment in the message.
+    threshold : float
+        R^2 that at least one run must reach.
+
+    Returns
+    -------
+    str
+        A Markdown blockquote, or "" when some run reached ``threshold``.
     """
     values = [v for v in r2_values if v == v]  # NaN for runs that diverged
     if values and max(values) >= threshold:

@@ -7,20 +7,19 @@ noise every epoch. Train shards, validation and test draw from independent seeds
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import h5py
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import __version__
-from .config import get_profile
-from .noise import draw_conditions, observe
-from .spectra.grid import TemplateGrid, load_grid
+from . import __version__, files, paper
+from .config import LABEL_RANGES, get_profile
+from .data import SpectraWriter
+from .noise import draw_conditions, median_normalize, observe
+from .spectra.grid import load_grid
+from .spectra.templates import TemplateGrid
 
 LABELS = ("T_eff", "log_g", "M_H")
 CONDITIONS = ("seeing", "zenith_angle", "field_angle", "moon_zenith", "moon_target", "moon_phase")
@@ -32,16 +31,42 @@ COMPRESSION = {"none": {}, "lzf": {"compression": "lzf", "shuffle": True},
 
 @dataclass(frozen=True)
 class SimulationConfig:
-    """What a dataset is made of; saved in its manifest."""
+    """What a dataset is made of; saved in its manifest.
+
+    Parameters
+    ----------
+    n_train, n_val, n_test : int
+        Spectra per split (> 0).
+    n_shards : int
+        Number of train files ``train_000.h5, ...`` (1 <= n_shards <= n_train).
+    mag_range : tuple of float
+        (min, max) i-band AB magnitude, drawn uniformly.
+    teff_range, logg_range, mh_range : tuple of float
+        (min, max) of T_eff (K), log g (dex, cgs) and [M/H] (dex), drawn uniformly; inside the template grid.
+    grid : str
+        ``"embedded"`` or a folder of BOSZ files (:func:`~specvit_core.spectra.grid.load_grid`).
+    compression : {"none", "lzf", "gzip"}
+        HDF5 compression of flux and error.
+    seed : int
+        Root seed; each file draws from its own spawned seed.
+    profile : str
+        Name of the profile the sizes come from (``"custom"`` otherwise).
+
+    Raises
+    ------
+    ValueError
+        Sizes or ``n_shards`` not positive integers, ``n_shards > n_train``, an unknown ``compression``, or a range
+        that is not a finite increasing pair.
+    """
 
     n_train: int
     n_val: int
     n_test: int
     n_shards: int = 1
     mag_range: tuple = (20.5, 22.5)
-    teff_range: tuple = (3750.0, 6000.0)
-    logg_range: tuple = (1.0, 5.0)
-    mh_range: tuple = (-2.5, 0.75)
+    teff_range: tuple = LABEL_RANGES["T_eff"]
+    logg_range: tuple = LABEL_RANGES["log_g"]
+    mh_range: tuple = LABEL_RANGES["M_H"]
     grid: str = "embedded"
     compression: str = "none"  # "none" (fastest to write and read), "lzf", or "gzip" (with shuffle: ~37% smaller)
     seed: int = 2025
@@ -63,26 +88,91 @@ class SimulationConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "SimulationConfig":
+        """The configuration of a manifest's ``config`` (:meth:`to_dict` output; lists become tuples).
+
+        Parameters
+        ----------
+        d : dict
+            Field name -> value.
+
+        Returns
+        -------
+        SimulationConfig
+            The configuration.
+
+        Raises
+        ------
+        TypeError
+            An unknown field or a missing required one.
+        ValueError
+            Invalid values (see the class).
+        """
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
     @classmethod
     def from_profile(cls, profile: str, **overrides) -> "SimulationConfig":
-        """Dataset sizes of a profile (``smoke``, ``quick``, ``cpu``, ``paper``), with optional overrides."""
+        """The configuration with the dataset sizes of a profile.
+
+        Parameters
+        ----------
+        profile : str
+            ``smoke``, ``quick``, ``cpu`` or ``paper``.
+        **overrides
+            Fields to set otherwise (e.g. ``seed``, ``compression``).
+
+        Returns
+        -------
+        SimulationConfig
+            The configuration.
+
+        Raises
+        ------
+        ValueError
+            An unknown profile or invalid values.
+        TypeError
+            An unknown field in ``overrides``.
+        """
         p = get_profile(profile)
         base = dict(n_train=p.n_train, n_val=p.n_val, n_test=p.n_test, n_shards=p.n_shards, profile=p.name)
         return cls(**{**base, **overrides})
 
     def to_dict(self) -> dict:
+        """The configuration as JSON-ready data.
+
+        Returns
+        -------
+        dict
+            Field name -> value, tuples as lists.
+        """
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
     def splits(self) -> list[tuple[str, int]]:
-        """(file stem, number of spectra) of every file of the dataset, in seed order."""
+        """The files of the dataset, in seed order: train shards (near-equal sizes), then val and test.
+
+        Returns
+        -------
+        list of (str, int)
+            (file stem, number of spectra), e.g. ``[("train_000", n), ..., ("val", n_val), ("test", n_test)]``.
+        """
         sizes = np.diff(np.linspace(0, self.n_train, self.n_shards + 1).round().astype(int))
         return [(f"train_{i:03d}", int(n)) for i, n in enumerate(sizes)] + [("val", self.n_val), ("test", self.n_test)]
 
 
 def check_within_grid(config: SimulationConfig, grid: TemplateGrid) -> None:
-    """Raise ValueError if the label ranges of ``config`` leave the template grid."""
+    """Check that the label ranges of ``config`` lie inside the template grid.
+
+    Parameters
+    ----------
+    config : SimulationConfig
+        The label ranges.
+    grid : TemplateGrid
+        The template grid.
+
+    Raises
+    ------
+    ValueError
+        If a label range leaves the grid.
+    """
     for name, axis in zip(("teff_range", "logg_range", "mh_range"), LABELS):
         lo, hi = getattr(config, name)
         glo, ghi = grid.bounds[axis]
@@ -92,21 +182,52 @@ def check_within_grid(config: SimulationConfig, grid: TemplateGrid) -> None:
 
 
 def draw_labels(rng: np.random.Generator, n: int, config: SimulationConfig) -> np.ndarray:
-    """Labels (n, 3) uniform in the configured T_eff, log g and [M/H] ranges."""
+    """Labels uniform in the configured T_eff, log g and [M/H] ranges.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        Source of the draws.
+    n : int
+        Number of labels.
+    config : SimulationConfig
+        The label ranges.
+
+    Returns
+    -------
+    ndarray, float64, shape (n, 3)
+        Columns T_eff (K), log g (dex), [M/H] (dex).
+    """
     ranges = np.array([config.teff_range, config.logg_range, config.mh_range], dtype=float)
     return rng.uniform(ranges[:, 0], ranges[:, 1], size=(n, 3))
 
 
-def median_normalize(flux: np.ndarray, error: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Divide each spectrum and its sigma by the spectrum's median (paper eq. 2); return both and the medians."""
-    norm = np.median(flux, axis=-1, keepdims=True)
-    if np.any(norm <= 0):
-        raise ValueError("median flux must be positive for median normalization")
-    return flux / norm, error / norm, norm[..., 0]
-
-
 def simulate_batch(grid: TemplateGrid, n: int, rng: np.random.Generator, config: SimulationConfig) -> dict:
-    """Simulate ``n`` spectra: clean normalized flux (n, 4096), sigma (n, 4096) and a params record array."""
+    """Simulate ``n`` spectra: labels, magnitudes and conditions drawn, observed and median-normalized.
+
+    Parameters
+    ----------
+    grid : TemplateGrid
+        Template grid on the 4096-pixel MR wavelengths.
+    n : int
+        Number of spectra.
+    rng : numpy.random.Generator
+        Source of all draws.
+    config : SimulationConfig
+        Label and magnitude ranges.
+
+    Returns
+    -------
+    dict
+        ``flux`` and ``error``: float32, shape (n, 4096), clean normalized flux and its 1-sigma uncertainty;
+        ``params``: structured array (n,) with fields :data:`PARAM_FIELDS` (labels, ``mag``, median ``snr``,
+        ``norm`` = the median divided out, conditions).
+
+    Raises
+    ------
+    ValueError
+        Labels outside the grid, or a grid not on the MR wavelengths.
+    """
     labels = draw_labels(rng, n, config)
     mags = rng.uniform(*config.mag_range, size=n)
     conditions = draw_conditions(rng, n)
@@ -123,48 +244,68 @@ def simulate_batch(grid: TemplateGrid, n: int, rng: np.random.Generator, config:
     return {"flux": flux.astype(np.float32), "error": sigma.astype(np.float32), "params": params}
 
 
-def sha256(path: Path) -> str:
-    """SHA-256 hex digest of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def write_split(path: Path, grid: TemplateGrid, n: int, rng: np.random.Generator, config: SimulationConfig,
                 attrs: dict, bar=None) -> None:
-    """Simulate ``n`` spectra into the HDF5 file ``path`` (paper schema), atomically: temp file, then rename."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with h5py.File(tmp, "w") as f:
-            f["spectrumdataset/wave"] = grid.wave
-            opts = dict(dtype="f4", chunks=(min(n, 64), grid.wave.size), **COMPRESSION[config.compression])
-            flux = f.create_dataset("dataset/arrays/flux/value", shape=(n, grid.wave.size), **opts)
-            error = f.create_dataset("dataset/arrays/error/value", shape=(n, grid.wave.size), **opts)
-            params = []
-            for start in range(0, n, CHUNK):
-                batch = simulate_batch(grid, min(CHUNK, n - start), rng, config)
-                flux[start : start + len(batch["flux"])] = batch["flux"]
-                error[start : start + len(batch["flux"])] = batch["error"]
-                params.append(batch["params"])
-                if bar is not None:
-                    bar.update(len(batch["flux"]))
-            f["dataset/params"] = np.concatenate(params)
-            f.attrs.update(attrs)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Simulate ``n`` spectra into the HDF5 file ``path`` (paper schema, :class:`~.data.SpectraWriter`).
+
+    Parameters
+    ----------
+    path : Path
+        The file, written atomically.
+    grid : TemplateGrid
+        Template grid.
+    n : int
+        Number of spectra.
+    rng : numpy.random.Generator
+        Source of the draws of this file.
+    config : SimulationConfig
+        Ranges and compression.
+    attrs : dict
+        File attributes (``split``, ``seed``, ...).
+    bar : tqdm, optional
+        Progress bar, advanced by the spectra written.
+
+    Raises
+    ------
+    ValueError
+        As :func:`simulate_batch`.
+    """
+    options = dict(chunks=(min(n, 64), grid.wave.size), **COMPRESSION[config.compression])
+    with SpectraWriter(path, grid.wave, n, attrs, **options) as out:
+        for start in range(0, n, CHUNK):
+            batch = simulate_batch(grid, min(CHUNK, n - start), rng, config)
+            out.append(batch["flux"], batch["error"], batch["params"])
+            if bar is not None:
+                bar.update(len(batch["flux"]))
 
 
 def generate_dataset(out_dir: str | Path, config: SimulationConfig, grid: TemplateGrid | None = None,
                      overwrite: bool = False, progress: bool = True) -> dict:
     """Simulate a whole dataset (train shards, val, test) into ``out_dir`` and return its manifest.
 
-    Every file is written atomically. An interrupted run resumes: files already recorded in the progress file
-    ``.manifest.partial.json`` (with matching checksums and configuration) are kept. A finished dataset (one with
-    ``manifest.json``) or a partial one made with another configuration is never overwritten unless
-    ``overwrite=True``.
+    Every file is written atomically (:mod:`~specvit_core.files`). An interrupted run resumes: files already recorded
+    in the progress file ``.manifest.partial.json`` (with matching checksums and configuration) are kept, temporary
+    files it left are removed. A finished dataset (one with ``manifest.json``) or a partial one made with another
+    configuration is never overwritten unless ``overwrite=True``.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        Dataset folder (created if missing).
+    config : SimulationConfig
+        What to simulate.
+    grid : TemplateGrid, optional
+        Template grid (default: the one ``config.grid`` names, loaded).
+    overwrite : bool
+        Replace a finished or differently configured dataset in ``out_dir``.
+    progress : bool
+        Show progress bars.
+
+    Returns
+    -------
+    dict
+        The manifest (also written to ``manifest.json``): ``config``, ``grid``, ``grid_meta``, ``specvit_core``
+        (version) and ``files`` (per file: ``split``, ``n``, ``spawn_key``, ``sha256``).
 
     Raises
     ------
@@ -184,12 +325,14 @@ def generate_dataset(out_dir: str | Path, config: SimulationConfig, grid: Templa
         if previous["config"] != config.to_dict():
             raise FileExistsError(f"{out_dir} holds an interrupted dataset with another configuration; "
                                   "pass overwrite=True to replace it")
-        done = {k: v for k, v in previous["files"].items() if (out_dir / k).exists() and sha256(out_dir / k) == v["sha256"]}
+        done = {k: v for k, v in previous["files"].items()
+                if (out_dir / k).exists() and files.sha256(out_dir / k) == v["sha256"]}
     grid = grid if grid is not None else load_grid(config.grid, progress=progress)
     check_within_grid(config, grid)
     if overwrite:
         final.unlink(missing_ok=True)
     out_dir.mkdir(parents=True, exist_ok=True)
+    files.remove_stale(out_dir)  # temporary files of an interrupted run
     seeds = np.random.SeedSequence(config.seed).spawn(len(config.splits()))
     manifest = {"config": config.to_dict(), "grid": grid.source, "grid_meta": grid.meta,
                 "specvit_core": __version__, "files": dict(done)}
@@ -204,27 +347,42 @@ def generate_dataset(out_dir: str | Path, config: SimulationConfig, grid: Templa
                      "profile": config.profile, "grid": grid.source}
             write_split(out_dir / name, grid, n, np.random.default_rng(seed), config, attrs, bar)
             manifest["files"][name] = {"split": split, "n": n, "spawn_key": list(seed.spawn_key),
-                                       "sha256": sha256(out_dir / name)}
-            _write_json(partial, manifest)
-    _write_json(final, manifest)
+                                       "sha256": files.sha256(out_dir / name)}
+            files.write_json(partial, manifest)
+    files.write_json(final, manifest)
     partial.unlink(missing_ok=True)
     return manifest
 
 
-def _write_json(path: Path, payload: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2))
-    os.replace(tmp, path)
-
-
-#: Median per-pixel SNR over the Table 2 conditions, 12 x 900 s (paper Table 13 and appendix J).
-PAPER_SNR = {18.0: 87.4, 20.0: 24.0, 21.5: 7.1, 22.0: 4.6, 22.5: 3.0, 23.0: 1.9}
-
-
-def snr_by_magnitude(grid: TemplateGrid, mags=tuple(PAPER_SNR), n: int = 500, seed: int = 0,
+def snr_by_magnitude(grid: TemplateGrid, mags=tuple(paper.SNR_BY_MAG), n: int = 500, seed: int = 0,
                      config: SimulationConfig | None = None) -> "pandas.DataFrame":
     """Median per-spectrum SNR (median of flux / sigma) at each magnitude, with labels and conditions drawn as in
-    the datasets, next to the paper's values where it gives them."""
+    the datasets, next to the paper's values where it gives them (``paper.SNR_BY_MAG``).
+
+    Parameters
+    ----------
+    grid : TemplateGrid
+        Template grid.
+    mags : sequence of float
+        i-band magnitudes (default: those of the paper's table).
+    n : int
+        Spectra per magnitude.
+    seed : int
+        Seed of the draws.
+    config : SimulationConfig, optional
+        Label ranges of the draws (default: the simulator's).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per magnitude: ``mag_i``, ``snr_median``, ``snr_p10``, ``snr_p90``, ``paper``, ``ratio_to_paper``
+        (``paper`` and the ratio NaN where the paper gives no value).
+
+    Raises
+    ------
+    ValueError
+        Label ranges of ``config`` outside the grid.
+    """
     import pandas as pd
 
     config = config or SimulationConfig(n_train=1, n_val=1, n_test=1)
@@ -233,9 +391,9 @@ def snr_by_magnitude(grid: TemplateGrid, mags=tuple(PAPER_SNR), n: int = 500, se
     for mag in mags:
         batch = simulate_batch(grid, n, rng, SimulationConfig.from_dict({**config.to_dict(), "mag_range": (mag, mag + 1e-9)}))
         snr = batch["params"]["snr"]
-        paper = PAPER_SNR.get(float(mag), np.nan)
+        quoted = paper.SNR_BY_MAG.get(float(mag), np.nan)
         rows.append({"mag_i": mag, "snr_median": np.median(snr), "snr_p10": np.percentile(snr, 10),
-                     "snr_p90": np.percentile(snr, 90), "paper": paper, "ratio_to_paper": np.median(snr) / paper})
+                     "snr_p90": np.percentile(snr, 90), "paper": quoted, "ratio_to_paper": np.median(snr) / quoted})
     return pd.DataFrame(rows)
 
 
@@ -243,10 +401,30 @@ def ensure_dataset(profile: str, out_dir: str | Path | None = None, grid: Templa
                    progress: bool = True, **overrides) -> Path:
     """The dataset of a profile: reused when ``out_dir`` already holds it with the same configuration, made otherwise.
 
+    Parameters
+    ----------
+    profile : str
+        ``smoke``, ``quick``, ``cpu`` or ``paper``: the dataset sizes.
+    out_dir : str or Path, optional
+        Dataset folder (default ``config.data_dir(profile)``).
+    grid : TemplateGrid, optional
+        Template grid (default: the one the configuration names, loaded).
+    progress : bool
+        Show progress bars.
+    **overrides
+        Fields of :class:`SimulationConfig` to set otherwise.
+
+    Returns
+    -------
+    Path
+        The dataset folder.
+
     Raises
     ------
     FileExistsError
         If ``out_dir`` holds a dataset made with another configuration (it is never replaced silently).
+    ValueError
+        An unknown profile, invalid overrides, or label ranges outside the grid.
     """
     from .config import data_dir
 

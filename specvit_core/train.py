@@ -11,8 +11,6 @@ DistributedDataParallel and only rank 0 logs and saves.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import random
 import sys
@@ -30,10 +28,11 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm.auto import tqdm
 
-from .config import PROFILES, get_profile, runs_dir
+from . import runs
+from .config import get_profile
 from .data import FIXED_NOISE_SEED, LabelScaler, NoisySpectra, lock_test_split, read_split
 from .metrics import mae, r2, regression_metrics
-from .models import build_model, list_models, n_params
+from .models import build_model, n_params
 
 # Table 1: the loss, learning rate and weight decay each architecture family trains best with.
 FAMILY_DEFAULTS = {
@@ -46,9 +45,54 @@ LOSSES = {"l1": nn.functional.l1_loss, "mse": nn.functional.mse_loss}
 RUNTIME_FIELDS = ("device", "num_workers", "save_every", "max_steps")  # may change when a run is resumed
 
 
+class TrainingDiverged(RuntimeError):
+    """The training loss became NaN or infinite; ``last.pt`` keeps the last good state."""
+
+
 @dataclass
 class TrainConfig:
-    """One training run; ``None`` fields take the profile's value or Table 1's value for the family."""
+    """One training run; ``None`` fields take the profile's value or Table 1's value for the family.
+
+    Parameters
+    ----------
+    arch : str
+        A registered architecture (see :func:`specvit_core.models.list_models`).
+    profile : str
+        Profile whose model size, epochs, batch size and patience fill the ``None`` fields.
+    size : str or None
+        Model size for ``build_model`` (smoke, quick, cpu, paper); None: the profile's ``model_size``.
+    epochs, batch_size : int or None
+        Maximum epochs and batch size (per process).
+    patience : int or None
+        Early stopping: epochs without a better validation MAE.
+    loss : {"l1", "mse"} or None
+    lr, weight_decay : float or None
+        AdamW learning rate and weight decay.
+    grad_clip : float
+        Maximum gradient norm.
+    eta_min : float
+        Final learning rate of the cosine schedule.
+    seed : int
+        Seed of initialization, data order and injected noise.
+    noise_alpha : float
+        Scale of the injected noise (eq. 3); 0 disables noise injection (fine-tuning on real spectra).
+    max_train, max_val : int or None
+        Use only the first this many training / validation spectra (None: all).
+    label : str
+        Target label (``log_g``, ``T_eff`` or ``M_H``).
+    overrides : dict
+        Model hyperparameters for ``build_model`` (e.g. ``dropout``).
+    device : str
+        "auto" (CUDA when present, else CPU), "cpu", "cuda" or "cuda:N".
+    num_workers : int or None
+        DataLoader workers; None: 0 on CPU, up to 8 per process on CUDA.
+    save_every : int
+        Also write ``last.pt`` every this many optimizer steps (mid-epoch resume).
+    max_steps : int or None
+        Pause (resumable) once the run has taken this many optimizer steps.
+    init_from : str or None
+        Fine-tuning: start from this checkpoint's weights and label scaler.
+    """
 
     arch: str
     profile: str = "quick"
@@ -75,6 +119,16 @@ class TrainConfig:
 
     def resolved(self, family: str) -> TrainConfig:
         """Fill the ``None`` fields from the profile and Table 1, then validate.
+
+        Parameters
+        ----------
+        family : str
+            The model's family (``model.config["family"]``), which picks the Table 1 defaults.
+
+        Returns
+        -------
+        TrainConfig
+            A copy whose size, epochs, batch size, patience, loss, lr and weight decay are set.
 
         Raises
         ------
@@ -104,7 +158,22 @@ class TrainConfig:
 
 
 def resolve_device(device: str) -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; otherwise the named device (must be available)."""
+    """The torch device for ``device``: ``"auto"`` -> CUDA when available, else CPU; otherwise the named device.
+
+    Parameters
+    ----------
+    device : str
+        "auto", "cpu", "cuda" or "cuda:N".
+
+    Returns
+    -------
+    torch.device
+
+    Raises
+    ------
+    ValueError
+        A string torch does not parse as a device, or a CUDA device when CUDA is not available.
+    """
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -168,24 +237,9 @@ def _set_rng_state(state: dict) -> None:
     random.setstate(state["python"])
 
 
-def _save(ckpt: dict, path: Path) -> None:
-    """Write atomically, so that a kill during the write leaves the previous checkpoint intact."""
-    tmp = path.with_suffix(".tmp")
-    torch.save(ckpt, tmp)
-    os.replace(tmp, path)
-
-
-def load_checkpoint(path) -> dict:
-    """Load a checkpoint dict with ``torch.load(weights_only=True)`` (tensors and plain containers only)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"No checkpoint at {str(path)!r}")
-    return torch.load(path, map_location="cpu", weights_only=True)
-
-
 def _initial_weights(cfg: TrainConfig, model: nn.Module) -> dict:
     """Load ``cfg.init_from`` into ``model`` (fine-tuning) and return that checkpoint; it must be the same network."""
-    init = load_checkpoint(cfg.init_from)
+    init = runs.load_checkpoint(cfg.init_from)
     if init["model_config"] != model.config:
         raise ValueError(f"The checkpoint {cfg.init_from!r} holds {init['model_config']['name']!r} "
                          f"(size {init['model_config']['size']!r}); it cannot initialize {model.config['name']!r} "
@@ -224,16 +278,192 @@ def _loader(ds: NoisySpectra, batch_size: int, device: torch.device, num_workers
                       generator=torch.Generator(), **kw)
 
 
+@dataclass
+class _Session:
+    """What one training run holds while it trains: configuration, network, data, optimizer and progress."""
+
+    cfg: TrainConfig
+    model: nn.Module
+    net: nn.Module  # the model, wrapped in DistributedDataParallel under torchrun
+    device: torch.device
+    amp: torch.dtype | None
+    rank: int
+    world: int
+    run_dir: Path
+    dataset_dir: str
+    scaler_y: LabelScaler
+    train_ds: NoisySpectra
+    sampler: _ResumableSampler
+    train_loader: DataLoader
+    val_loader: DataLoader
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    grad_scaler: torch.amp.GradScaler
+    steps_per_epoch: int
+    state: dict = field(default_factory=lambda: dict(
+        epoch=0, step_in_epoch=0, step=0, best_val_mae=float("inf"), best_epoch=0, bad_epochs=0, finished=False,
+        history=[], running=dict(loss=0.0, mae=0.0, n=0)))
+
+    @property
+    def last_path(self) -> Path:
+        return self.run_dir / runs.LAST
+
+    def checkpoint(self) -> dict:
+        """Everything an exact resume needs: weights, optimizer, scheduler, RNG states and the progress."""
+        return dict(model=self.model.state_dict(), optimizer=self.optimizer.state_dict(),
+                    scheduler=self.scheduler.state_dict(), scaler=self.grad_scaler.state_dict(), rng=_rng_state(),
+                    label_scaler=self.scaler_y.state_dict(), config=asdict(self.cfg), model_config=self.model.config,
+                    dataset_dir=self.dataset_dir, **self.state)
+
+    def restore(self, ckpt: dict) -> None:
+        """Continue from a checkpoint of this run (see :func:`_check_resumable`)."""
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        self.grad_scaler.load_state_dict(ckpt["scaler"])
+        _set_rng_state(ckpt["rng"])
+        self.state = {k: ckpt[k] for k in self.state}
+
+    def run_config(self, n_val: int) -> dict:
+        """The ``config.json`` of the run."""
+        return dict(**asdict(self.cfg), dataset_dir=self.dataset_dir, model_config=self.model.config,
+                    n_params=n_params(self.model), n_train=len(self.train_ds), n_val=n_val,
+                    device_used=str(self.device), world_size=self.world,
+                    amp=str(self.amp).removeprefix("torch.") if self.amp else None)
+
+
+def _open_session(cfg: TrainConfig, model: nn.Module, dataset_dir, run_dir: Path, rank: int, world: int,
+                  device: torch.device, init: dict | None) -> _Session:
+    """Read train and val, build the noisy datasets, loaders, optimizer and schedule (call inside the test lock)."""
+    amp = _amp_dtype(device)
+    workers = cfg.num_workers if cfg.num_workers is not None else (
+        min(8, (os.cpu_count() or 1) // world) if device.type == "cuda" else 0)
+    train_split = read_split(dataset_dir, "train", cfg.max_train)
+    val_split = read_split(dataset_dir, "val", cfg.max_val)
+    scaler_y = LabelScaler.from_state_dict(init["label_scaler"]) if init else \
+        LabelScaler().fit(train_split.labels(cfg.label))
+    train_ds = NoisySpectra(train_split.flux, train_split.error, scaler_y.transform(train_split.labels(cfg.label)),
+                            noise="fresh", seed=cfg.seed, alpha=cfg.noise_alpha)
+    val_ds = NoisySpectra(val_split.flux, val_split.error, scaler_y.transform(val_split.labels(cfg.label)),
+                          noise="fixed", seed=FIXED_NOISE_SEED, alpha=cfg.noise_alpha)
+    sampler = _ResumableSampler(train_ds, num_replicas=world, rank=rank, shuffle=True, seed=cfg.seed)
+    steps_per_epoch = len(sampler) // cfg.batch_size
+    if steps_per_epoch == 0:
+        raise ValueError(f"The training set gives {len(sampler)} spectra per process, fewer than "
+                         f"batch_size={cfg.batch_size}; lower batch_size or use more training spectra")
+    net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
+        if world > 1 else model
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+        optimizer, T_max=cfg.epochs * steps_per_epoch, eta_min=cfg.eta_min)
+    return _Session(
+        cfg=cfg, model=model, net=net, device=device, amp=amp, rank=rank, world=world, run_dir=run_dir,
+        dataset_dir=str(dataset_dir), scaler_y=scaler_y, train_ds=train_ds, sampler=sampler,
+        train_loader=_loader(train_ds, cfg.batch_size, device, workers, sampler=sampler, drop_last=True),
+        val_loader=_loader(val_ds, cfg.batch_size, device, workers), optimizer=optimizer, scheduler=scheduler,
+        grad_scaler=torch.amp.GradScaler(device.type, enabled=amp == torch.float16), steps_per_epoch=steps_per_epoch)
+
+
+def _optimizer_step(s: _Session, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Forward, loss, backward with gradient clipping, optimizer and schedule step; returns the loss."""
+    x, y = x.to(s.device, non_blocking=True), y.to(s.device, non_blocking=True)
+    with torch.autocast(s.device.type, dtype=s.amp, enabled=s.amp is not None):
+        pred = s.net(x).float()  # (B, k)
+    loss = LOSSES[s.cfg.loss](pred, y)
+    if not torch.isfinite(loss):
+        raise TrainingDiverged(f"Non-finite training loss ({loss.item()}) at epoch {s.state['epoch'] + 1}, step "
+                           f"{s.state['step_in_epoch'] + 1} (global step {s.state['step'] + 1}); the last good "
+                           f"checkpoint {str(s.last_path)!r} is kept. Lower lr or check the data")
+    s.optimizer.zero_grad(set_to_none=True)
+    s.grad_scaler.scale(loss).backward()
+    s.grad_scaler.unscale_(s.optimizer)
+    nn.utils.clip_grad_norm_(s.model.parameters(), s.cfg.grad_clip)
+    s.grad_scaler.step(s.optimizer)
+    s.grad_scaler.update()
+    s.scheduler.step()
+    run = s.state["running"]
+    run["loss"] += loss.item() * len(x)
+    run["mae"] += (pred - y).abs().sum().item() * s.scaler_y.std
+    run["n"] += len(x)
+    return loss.item()
+
+
+def _train_epoch(s: _Session) -> bool:
+    """Train the rest of the current epoch; False when ``max_steps`` paused the run (``last.pt`` written)."""
+    cfg, state = s.cfg, s.state
+    s.train_ds.set_epoch(state["epoch"])
+    s.sampler.set_epoch(state["epoch"])
+    s.sampler.skip = state["step_in_epoch"] * cfg.batch_size
+    s.train_loader.generator.manual_seed(cfg.seed + state["epoch"])
+    s.model.train()
+    bar = tqdm(s.train_loader, total=s.steps_per_epoch, initial=state["step_in_epoch"], disable=s.rank != 0,
+               desc=f"{cfg.arch} epoch {state['epoch'] + 1}/{cfg.epochs}", leave=False)
+    with bar:
+        for x, y in bar:
+            if cfg.max_steps is not None and state["step"] >= cfg.max_steps:
+                if s.rank == 0:
+                    runs.save_checkpoint(s.checkpoint(), s.last_path)
+                return False
+            bar.set_postfix(loss=f"{_optimizer_step(s, x, y):.4f}")
+            state["step"] += 1
+            state["step_in_epoch"] += 1
+            if state["step"] % cfg.save_every == 0 and s.rank == 0:
+                runs.save_checkpoint(s.checkpoint(), s.last_path)
+    return True
+
+
+def _validate(s: _Session, seconds: float) -> dict:
+    """The epoch's history row: training loss and MAE (all ranks), validation loss, MAE (dex) and R^2."""
+    run = s.state["running"]
+    stats = torch.tensor([run["loss"], run["mae"], run["n"]], dtype=torch.float64, device=s.device)
+    if s.world > 1:
+        dist.all_reduce(stats)
+    pred, y = _predict(s.model, s.val_loader, s.device)  # every rank: same weights, same fixed noise
+    true_dex, pred_dex = s.scaler_y.inverse(y[:, 0]), s.scaler_y.inverse(pred[:, 0])
+    row = dict(epoch=s.state["epoch"] + 1, train_loss=stats[0].item() / stats[2].item(),
+               train_mae=stats[1].item() / stats[2].item(),
+               val_loss=LOSSES[s.cfg.loss](torch.from_numpy(pred), torch.from_numpy(y)).item(),
+               val_mae=mae(true_dex, pred_dex), val_r2=r2(true_dex, pred_dex),
+               lr=s.scheduler.get_last_lr()[0], time=seconds)
+    if s.world > 1:  # rank 0's value, so that every rank takes the same early-stopping decision
+        val_mae = torch.tensor(row["val_mae"], dtype=torch.float64, device=s.device)
+        dist.broadcast(val_mae, 0)
+        row["val_mae"] = val_mae.item()
+    return row
+
+
+def _end_epoch(s: _Session, row: dict) -> None:
+    """Early-stopping bookkeeping, then (rank 0) ``last.pt``, ``best.pt`` when improved, and ``history.csv``."""
+    state, cfg = s.state, s.cfg
+    improved = row["val_mae"] < state["best_val_mae"]
+    state.update(epoch=state["epoch"] + 1, step_in_epoch=0, history=state["history"] + [row],
+                 running=dict(loss=0.0, mae=0.0, n=0), bad_epochs=0 if improved else state["bad_epochs"] + 1)
+    if improved:
+        state.update(best_val_mae=row["val_mae"], best_epoch=state["epoch"])
+    state["finished"] = state["epoch"] >= cfg.epochs or state["bad_epochs"] >= cfg.patience
+    if s.rank != 0:
+        return
+    ckpt = s.checkpoint()
+    runs.save_checkpoint(ckpt, s.last_path)
+    if improved:
+        runs.save_checkpoint(ckpt, s.run_dir / runs.BEST)
+    runs.write_history(s.run_dir, state["history"])
+    tqdm.write(f"{cfg.arch} epoch {state['epoch']}/{cfg.epochs}: train_loss {row['train_loss']:.4f}  "
+               f"val_mae {row['val_mae']:.4f} dex  val_r2 {row['val_r2']:.4f}" + ("  (best)" if improved else ""),
+               file=sys.stderr)
+
+
 def train(config: TrainConfig, dataset_dir, run_dir, resume: bool = True) -> dict:
     """Train ``config.arch`` on a dataset folder and evaluate its best checkpoint on the test split.
 
     Parameters
     ----------
     config : TrainConfig
+        The run; its ``None`` fields are filled by :meth:`TrainConfig.resolved`.
     dataset_dir : str or Path
         Folder with ``train_*.h5``, ``val.h5``, ``test.h5`` (see :mod:`specvit_core.data`).
     run_dir : str or Path
-        Run folder (created); conventionally ``runs/<profile>/<arch>``.
+        Run folder (created; see :mod:`specvit_core.runs`); conventionally ``runs/<profile>/<arch>``.
     resume : bool
         Continue from ``run_dir/last.pt`` when it exists; a finished run returns its ``metrics.json``.
 
@@ -241,154 +471,39 @@ def train(config: TrainConfig, dataset_dir, run_dir, resume: bool = True) -> dic
     -------
     dict
         The test metrics (``metrics.json``); ``{"status": "paused", "epoch", "step"}`` when ``max_steps``
-        paused the run.
+        paused the run; ``{}`` on ranks other than 0.
 
     Raises
     ------
     ValueError
         Unknown architecture/profile/size or bad config values (messages list the valid ones), a checkpoint of
         another architecture or configuration, a training set smaller than one batch.
-    RuntimeError
+    TrainingDiverged
         A non-finite training loss (the message names epoch and step; ``last.pt`` keeps the last good state).
     """
     rank, world, device = _init_distributed(config.device)
-    size = config.size or get_profile(config.profile).model_size
     torch.manual_seed(config.seed)  # model initialization
-    model = build_model(config.arch, size, **config.overrides).to(device)
+    model = build_model(config.arch, config.size or get_profile(config.profile).model_size,
+                        **config.overrides).to(device)
     cfg = config.resolved(model.config["family"])
-    run_dir, last_path, best_path = Path(run_dir), Path(run_dir) / "last.pt", Path(run_dir) / "best.pt"
-    ckpt = load_checkpoint(last_path) if resume and last_path.is_file() else None
+    run_dir = Path(run_dir)
+    ckpt = runs.load_checkpoint(run_dir / runs.LAST) if resume and (run_dir / runs.LAST).is_file() else None
     if ckpt is not None:
-        _check_resumable(ckpt, cfg, last_path)
-        if ckpt["finished"] and ckpt["dataset_dir"] == str(dataset_dir) and (run_dir / "metrics.json").is_file():
-            return json.loads((run_dir / "metrics.json").read_text())  # a finished run is not evaluated again
+        _check_resumable(ckpt, cfg, run_dir / runs.LAST)
+        if ckpt["finished"] and ckpt["dataset_dir"] == str(dataset_dir) and runs.metrics_path(run_dir).is_file():
+            return runs.read_metrics(run_dir)  # a finished run is not evaluated again
     init = _initial_weights(cfg, model) if cfg.init_from and ckpt is None else None
-    amp = _amp_dtype(device)
-    workers = cfg.num_workers if cfg.num_workers is not None else (
-        min(8, (os.cpu_count() or 1) // world) if device.type == "cuda" else 0)
-
     with lock_test_split():  # appendix K.1.2: training reads train and val only
-        train_split = read_split(dataset_dir, "train", cfg.max_train)
-        val_split = read_split(dataset_dir, "val", cfg.max_val)
-        scaler_y = LabelScaler.from_state_dict(init["label_scaler"]) if init else \
-            LabelScaler().fit(train_split.labels(cfg.label))
-        train_ds = NoisySpectra(train_split.flux, train_split.error, scaler_y.transform(train_split.labels(cfg.label)),
-                                noise="fresh", seed=cfg.seed, alpha=cfg.noise_alpha)
-        val_ds = NoisySpectra(val_split.flux, val_split.error, scaler_y.transform(val_split.labels(cfg.label)),
-                              noise="fixed", seed=FIXED_NOISE_SEED, alpha=cfg.noise_alpha)
-        sampler = _ResumableSampler(train_ds, num_replicas=world, rank=rank, shuffle=True, seed=cfg.seed)
-        steps_per_epoch = len(sampler) // cfg.batch_size
-        if steps_per_epoch == 0:
-            raise ValueError(f"The training set gives {len(sampler)} spectra per process, fewer than "
-                             f"batch_size={cfg.batch_size}; lower batch_size or use more training spectra")
-        train_loader = _loader(train_ds, cfg.batch_size, device, workers, sampler=sampler, drop_last=True)
-        val_loader = _loader(val_ds, cfg.batch_size, device, workers)
-
-        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
-            if world > 1 else model
-        loss_fn = LOSSES[cfg.loss]
-        optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
-            optimizer, T_max=cfg.epochs * steps_per_epoch, eta_min=cfg.eta_min)
-        grad_scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
-
-        state = dict(epoch=0, step_in_epoch=0, step=0, best_val_mae=float("inf"), best_epoch=0, bad_epochs=0,
-                     finished=False, history=[], running=dict(loss=0.0, mae=0.0, n=0))
+        s = _open_session(cfg, model, dataset_dir, run_dir, rank, world, device, init)
         if ckpt is not None:
-            model.load_state_dict(ckpt["model"])
-            optimizer.load_state_dict(ckpt["optimizer"])
-            scheduler.load_state_dict(ckpt["scheduler"])
-            grad_scaler.load_state_dict(ckpt["scaler"])
-            _set_rng_state(ckpt["rng"])
-            state = {k: ckpt[k] for k in state}
-
-        def checkpoint() -> dict:
-            return dict(model=model.state_dict(), optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
-                        scaler=grad_scaler.state_dict(), rng=_rng_state(), label_scaler=scaler_y.state_dict(),
-                        config=asdict(cfg), model_config=model.config, dataset_dir=str(dataset_dir), **state)
-
+            s.restore(ckpt)
         if rank == 0:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            if ckpt is None:  # a fresh start leaves nothing of an earlier run behind
-                for name in ("last.pt", "best.pt", "history.csv", "test_predictions.csv", "metrics.json"):
-                    (run_dir / name).unlink(missing_ok=True)
-            (run_dir / "config.json").write_text(json.dumps(dict(
-                **asdict(cfg), dataset_dir=str(dataset_dir), model_config=model.config, n_params=n_params(model),
-                n_train=len(train_ds), n_val=len(val_ds), device_used=str(device), world_size=world,
-                amp=str(amp).removeprefix("torch.") if amp else None), indent=2))
-
-        while not state["finished"]:
-            epoch, run = state["epoch"], state["running"]
-            train_ds.set_epoch(epoch)
-            sampler.set_epoch(epoch)
-            sampler.skip = state["step_in_epoch"] * cfg.batch_size
-            train_loader.generator.manual_seed(cfg.seed + epoch)
-            model.train()
+            runs.start_run(run_dir, s.run_config(len(s.val_loader.dataset)), fresh=ckpt is None)
+        while not s.state["finished"]:
             t0 = time.perf_counter()
-            bar = tqdm(train_loader, total=steps_per_epoch, initial=state["step_in_epoch"], disable=rank != 0,
-                       desc=f"{cfg.arch} epoch {epoch + 1}/{cfg.epochs}", leave=False)
-            for x, y in bar:
-                if cfg.max_steps is not None and state["step"] >= cfg.max_steps:
-                    if rank == 0:
-                        _save(checkpoint(), last_path)
-                    bar.close()
-                    return {"status": "paused", "epoch": epoch, "step": state["step"]}
-                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-                with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
-                    pred = net(x).float()  # (B, k)
-                loss = loss_fn(pred, y)
-                if not torch.isfinite(loss):
-                    raise RuntimeError(f"Non-finite training loss ({loss.item()}) at epoch {epoch + 1}, step "
-                                       f"{state['step_in_epoch'] + 1} (global step {state['step'] + 1}); the "
-                                       f"last good checkpoint {str(last_path)!r} is kept. Lower lr or check the data")
-                optimizer.zero_grad(set_to_none=True)
-                grad_scaler.scale(loss).backward()
-                grad_scaler.unscale_(optimizer)
-                nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                grad_scaler.step(optimizer)
-                grad_scaler.update()
-                scheduler.step()
-                state["step"] += 1
-                state["step_in_epoch"] += 1
-                run["loss"] += loss.item() * len(x)
-                run["mae"] += (pred - y).abs().sum().item() * scaler_y.std
-                run["n"] += len(x)
-                bar.set_postfix(loss=f"{loss.item():.4f}")
-                if state["step"] % cfg.save_every == 0 and rank == 0:
-                    _save(checkpoint(), last_path)
-            bar.close()
-
-            stats = torch.tensor([run["loss"], run["mae"], run["n"]], dtype=torch.float64, device=device)
-            if world > 1:
-                dist.all_reduce(stats)
-            pred, y = _predict(model, val_loader, device)  # every rank: same weights, same fixed noise
-            true_dex, pred_dex = scaler_y.inverse(y[:, 0]), scaler_y.inverse(pred[:, 0])
-            row = dict(epoch=epoch + 1, train_loss=stats[0].item() / stats[2].item(),
-                       train_mae=stats[1].item() / stats[2].item(),
-                       val_loss=loss_fn(torch.from_numpy(pred), torch.from_numpy(y)).item(),
-                       val_mae=mae(true_dex, pred_dex), val_r2=r2(true_dex, pred_dex),
-                       lr=scheduler.get_last_lr()[0], time=time.perf_counter() - t0)
-            if world > 1:  # rank 0's value, so that every rank takes the same early-stopping decision
-                val_mae = torch.tensor(row["val_mae"], dtype=torch.float64, device=device)
-                dist.broadcast(val_mae, 0)
-                row["val_mae"] = val_mae.item()
-            improved = row["val_mae"] < state["best_val_mae"]
-            state.update(epoch=epoch + 1, step_in_epoch=0, history=state["history"] + [row],
-                         running=dict(loss=0.0, mae=0.0, n=0),
-                         bad_epochs=0 if improved else state["bad_epochs"] + 1)
-            if improved:
-                state.update(best_val_mae=row["val_mae"], best_epoch=epoch + 1)
-            state["finished"] = state["epoch"] >= cfg.epochs or state["bad_epochs"] >= cfg.patience
-            if rank == 0:
-                ckpt = checkpoint()
-                _save(ckpt, last_path)
-                if improved:
-                    _save(ckpt, best_path)
-                pd.DataFrame(state["history"]).to_csv(run_dir / "history.csv", index=False)
-                tqdm.write(f"{cfg.arch} epoch {epoch + 1}/{cfg.epochs}: train_loss {row['train_loss']:.4f}  "
-                           f"val_mae {row['val_mae']:.4f} dex  val_r2 {row['val_r2']:.4f}"
-                           + ("  (best)" if improved else ""), file=sys.stderr)
-
+            if not _train_epoch(s):
+                return {"status": "paused", "epoch": s.state["epoch"], "step": s.state["step"]}
+            _end_epoch(s, _validate(s, time.perf_counter() - t0))
     if world > 1:
         dist.destroy_process_group()
     return evaluate(run_dir, "test", dataset_dir, device=str(device)) if rank == 0 else {}
@@ -405,13 +520,13 @@ def evaluate(run_dir, split: str = "test", dataset_dir=None, device: str = "auto
     dataset_dir : str or Path, optional
         Defaults to the dataset the run was trained on.
     device : str
+        "auto" (CUDA when present), "cpu", "cuda" or "cuda:N".
 
     Returns
     -------
     dict
-        ``regression_metrics`` (n, r2, mae, rmse, sigma_robust, bias) plus split, arch, best_epoch; also written
-        to ``metrics.json`` (test) or ``<split>_metrics.json``, next to ``<split>_predictions.csv``
-        (true, pred and the split's params).
+        ``regression_metrics`` (n, r2, mae, rmse, sigma_robust, bias) plus split, arch, best_epoch; written with
+        the split's predictions (true, pred and the split's params) by :func:`specvit_core.runs.write_results`.
 
     Raises
     ------
@@ -419,64 +534,27 @@ def evaluate(run_dir, split: str = "test", dataset_dir=None, device: str = "auto
         No ``best.pt`` in ``run_dir`` or no such split.
     RuntimeError
         The test split during training (see :func:`specvit_core.data.lock_test_split`).
+    ValueError
+        An unknown split or an unavailable ``device``.
     """
-    run_dir, device = Path(run_dir), resolve_device(device)
-    ckpt = load_checkpoint(run_dir / "best.pt")
+    dev = resolve_device(device)
+    model, ckpt = runs.load_model(run_dir)
     cfg = TrainConfig(**ckpt["config"])
-    model = build_model(**{k: v for k, v in ckpt["model_config"].items() if k != "family"})
-    model.load_state_dict(ckpt["model"])
     data = read_split(dataset_dir or ckpt["dataset_dir"], split)
     scaler_y = LabelScaler.from_state_dict(ckpt["label_scaler"])
     true = data.labels(cfg.label)
     ds = NoisySpectra(data.flux, data.error, scaler_y.transform(true), noise="fixed", seed=FIXED_NOISE_SEED,
                       alpha=cfg.noise_alpha)
-    pred, _ = _predict(model.to(device), _loader(ds, cfg.batch_size, device, 0), device)
+    pred, _ = _predict(model.to(dev), _loader(ds, cfg.batch_size, dev, 0), dev)
     pred = scaler_y.inverse(pred[:, 0])
-    pd.concat([pd.DataFrame({"true": true, "pred": pred}), data.params], axis=1).to_csv(
-        run_dir / f"{split}_predictions.csv", index=False)
     metrics = dict(regression_metrics(true, pred), split=split, arch=cfg.arch, size=cfg.size, profile=cfg.profile,
                    best_epoch=ckpt["best_epoch"])
-    name = "metrics.json" if split == "test" else f"{split}_metrics.json"
-    (run_dir / name).write_text(json.dumps(metrics, indent=2))
+    runs.write_results(run_dir, pd.concat([pd.DataFrame({"true": true, "pred": pred}), data.params], axis=1),
+                       metrics, split)
     return metrics
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Console entry ``specvit train`` (also ``torchrun --nproc_per_node=K -m specvit_core.train ...``)."""
-    parser = argparse.ArgumentParser(
-        prog="specvit train", description="Train one architecture on a simulated dataset and evaluate it on the "
-        "test split. Loss, learning rate and weight decay default to the paper's Table 1 for the family; epochs, "
-        "batch size, patience and model size to the profile. An interrupted run resumes from its last.pt.")
-    parser.add_argument("--arch", required=True, choices=list_models(), metavar="ARCH",
-                        help=f"architecture: {', '.join(list_models())}")
-    parser.add_argument("--profile", default="quick", choices=list(PROFILES), help="profile (default: quick)")
-    parser.add_argument("--epochs", type=int, help="override the profile's epochs")
-    parser.add_argument("--patience", type=int, help="override the profile's early-stopping patience (epochs "
-                        "without a better validation MAE); raise it with --epochs for models that sit on a plateau first")
-    parser.add_argument("--batch-size", type=int, help="override the profile's batch size")
-    parser.add_argument("--lr", type=float, help="override Table 1's learning rate")
-    parser.add_argument("--seed", type=int, default=42, help="training seed (default: 42)")
-    parser.add_argument("--max-train", type=int, help="use only the first N training spectra")
-    parser.add_argument("--init-from", help="fine-tune: start from this checkpoint (best.pt of a run of the same "
-                        "architecture and size) and its label scaling")
-    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
-    parser.add_argument("--num-workers", type=int, help="DataLoader workers (default: 0 on CPU, <= 8 on CUDA)")
-    parser.add_argument("--data", type=Path, help="dataset folder (default: data/<profile>, simulated if missing)")
-    parser.add_argument("--runs", type=Path, help="runs folder; the run goes to RUNS/<arch> (default: runs/<profile>)")
-    parser.add_argument("--no-resume", action="store_true", help="start afresh even if RUNS/<arch>/last.pt exists")
-    args = parser.parse_args(argv)
-    config = TrainConfig(arch=args.arch, profile=args.profile, epochs=args.epochs, patience=args.patience,
-                         batch_size=args.batch_size, lr=args.lr, seed=args.seed, max_train=args.max_train,
-                         device=args.device, init_from=args.init_from, num_workers=args.num_workers)
-    run_dir = (args.runs or runs_dir(args.profile)) / args.arch
-    from .simulate import ensure_dataset
+if __name__ == "__main__":  # torchrun --nproc_per_node=K -m specvit_core.train --arch ... (as `specvit train`)
+    from .cli import main
 
-    dataset = args.data or ensure_dataset(args.profile)  # the profile's dataset, simulated when missing
-    metrics = train(config, dataset, run_dir, resume=not args.no_resume)
-    if metrics:
-        print(json.dumps(metrics, indent=2))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(["train", *sys.argv[1:]]))

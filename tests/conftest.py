@@ -1,22 +1,20 @@
 """Shared fixtures: a tiny dataset folder in the paper's HDF5 schema (what specvit_core.simulate writes)."""
 import json
 
-import h5py
 import numpy as np
 import pytest
 
+from specvit_core.data import SpectraWriter
+from specvit_core.simulate import CONDITIONS, SimulationConfig
+
 N_PIX = 4096
-CONDITIONS = ("seeing", "zenith_angle", "field_angle", "moon_zenith", "moon_target", "moon_phase")
 
 
 def write_split(path, wave, flux, error, params, split="train", seed=0):
-    """Write one HDF5 file in the paper schema (appendix L.9/K.2); ``params`` is a structured array."""
-    with h5py.File(path, "w") as f:
-        f["spectrumdataset/wave"] = wave
-        f.create_dataset("dataset/arrays/flux/value", data=flux, compression="gzip")
-        f.create_dataset("dataset/arrays/error/value", data=error, compression="gzip")
-        f["dataset/params"] = params
-        f.attrs.update(split=split, seed=seed, profile="test")
+    """Write one HDF5 file in the paper schema (appendix L.9/K.2) with the package's writer; ``params`` is a
+    structured array."""
+    with SpectraWriter(path, wave, len(flux), dict(split=split, seed=seed, profile="test"), compression="gzip") as out:
+        out.append(flux, error, params)
 
 
 def toy_spectra(n, seed):
@@ -64,10 +62,16 @@ def tiny_dataset(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def small_simulation():
+    """A SimulationConfig of 40 / 20 / 30 spectra inside the T_eff and [M/H] range of :func:`small_grid`."""
+    return SimulationConfig(n_train=40, n_val=20, n_test=30, teff_range=(4000.0, 5000.0), mh_range=(-1.0, 0.5))
+
+
+@pytest.fixture(scope="session")
 def small_grid():
     """A small embedded template grid (T_eff 4000-5000, log g 1-5, [M/H] -1..0.5), synthesized once and cached in
     data/cache like the full grid (about a minute on 2 cores the first time)."""
-    from specvit_core.spectra.grid import embedded_grid
+    from specvit_core.spectra.embedded import embedded_grid
 
     axes = {"T_eff": np.arange(4000.0, 5001.0, 250.0), "log_g": np.arange(1.0, 5.01, 1.0),
             "M_H": np.array([-1.0, -0.5, 0.0, 0.5])}

@@ -42,3 +42,11 @@ def test_benchmark_command_reports_an_unknown_architecture(tmp_path, monkeypatch
 def test_grid_command_reads_the_cached_grid_or_names_a_bad_folder(tmp_path, capsys):
     assert main(["grid", "--source", str(tmp_path / "nope")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_train_command_reports_a_missing_dataset_without_a_traceback(tmp_path, capsys):
+    code = main(["train", "--arch", "bilstm", "--profile", "smoke", "--data", str(tmp_path / "nope"),
+                 "--runs", str(tmp_path / "runs")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("specvit train: error: The dataset folder") and "Traceback" not in err
+    assert not (tmp_path / "runs" / "bilstm").exists()  # nothing written for a run that could not start

@@ -143,7 +143,7 @@ def test_central_difference_rejects_bad_input():
 # ---------------------------------------------------------------------------------------------------------------
 # The ceiling of the simulated spectra
 
-from specvit_core.spectra.grid import embedded_grid  # noqa: E402
+from specvit_core.spectra.embedded import embedded_grid  # noqa: E402
 
 
 @pytest.fixture(scope="module")

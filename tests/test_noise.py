@@ -2,11 +2,10 @@
 import numpy as np
 import pytest
 
-from specvit_core import noise
+from specvit_core import noise, paper
 from specvit_core.instrument import mr_wavelength
 
 WAVE = mr_wavelength()
-TARGET_SNR = {18.0: 87.4, 20.0: 24.0, 21.5: 7.1, 22.0: 4.6, 22.5: 3.0, 23.0: 1.9}  # paper Table 13, 12 x 900 s
 
 
 def flat_fnu(n=1):
@@ -31,7 +30,7 @@ def median_snr(spectra, mag, cond):
 @pytest.mark.parametrize("shape", [flat_fnu, blackbody], ids=["flat_fnu", "blackbody_4500K"])
 def test_snr_matches_paper_over_table2_conditions(shape):
     cond = noise.draw_conditions(np.random.default_rng(0), 400)
-    for mag, target in TARGET_SNR.items():
+    for mag, target in paper.SNR_BY_MAG.items():
         assert median_snr(shape(400), mag, cond) == pytest.approx(target, rel=0.10), mag
 
 
@@ -72,10 +71,21 @@ def test_draw_conditions_stay_in_table2():
         assert cond[key].shape == (500,) and cond[key].min() >= lo and cond[key].max() <= hi
 
 
-def test_add_noise_has_unit_variance():
-    flux, sigma = noise.observe(WAVE, blackbody(50), np.full(50, 21.0), fixed(50))
-    pulls = (noise.add_noise(flux, sigma, np.random.default_rng(2)) - flux) / sigma
-    assert abs(pulls.mean()) < 0.005 and pulls.std() == pytest.approx(1.0, abs=0.005)
+def test_noisy_spectrum_has_unit_variance_where_not_clipped():
+    flux, sigma, _ = noise.median_normalize(*noise.observe(WAVE, blackbody(50), np.full(50, 21.0), fixed(50)))
+    pulls = (noise.noisy_spectrum(flux, sigma, np.random.default_rng(2)) - flux) / sigma
+    far = flux > 6 * sigma  # pixels where a clip at 0 would take a 6-sigma draw
+    assert far.mean() > 0.5
+    assert abs(pulls[far].mean()) < 0.005 and pulls[far].std() == pytest.approx(1.0, abs=0.005)
+
+
+def test_noisy_spectrum_clips_at_zero_and_scales_with_alpha():
+    flux, sigma = np.full((4, 1000), 0.1, np.float32), np.ones((4, 1000), np.float32)
+    noisy = noise.noisy_spectrum(flux, sigma, np.random.default_rng(3))
+    eps = np.random.default_rng(3).standard_normal(flux.shape, dtype=np.float32)
+    np.testing.assert_array_equal(noisy, np.maximum(flux + eps, 0))
+    assert noisy.dtype == np.float32 and noisy.min() == 0 and 0.4 < np.mean(noisy == 0) < 0.52
+    np.testing.assert_array_equal(noise.noisy_spectrum(flux, sigma, np.random.default_rng(3), alpha=0.0), flux)
 
 
 @pytest.mark.parametrize("change, match", [
@@ -99,8 +109,8 @@ def test_observe_rejects_bad_input(change, match):
 def test_other_bad_input():
     with pytest.raises(ValueError, match=r"n_exposures \(0\) must be >= 1"):
         noise.observe(WAVE, flat_fnu(), np.array([20.0]), fixed(), n_exposures=0)
-    with pytest.raises(ValueError, match=r"flux shape \(2,\) and sigma shape \(3,\) must agree"):
-        noise.add_noise(np.ones(2), np.ones(3), np.random.default_rng(0))
+    with pytest.raises(ValueError, match=r"flux shape \(2,\) and error shape \(3,\) must agree"):
+        noise.noisy_spectrum(np.ones(2), np.ones(3), np.random.default_rng(0))
     with pytest.raises(ValueError, match="n, 0, must be a positive integer"):
         noise.draw_conditions(np.random.default_rng(0), 0)
     with pytest.raises(ValueError, match="must increase and cover the i band"):

@@ -8,7 +8,7 @@ from astropy.io import fits
 from specvit_core.instrument import convolve_to_mr, lsf_matrix, lsf_sigma, mr_wavelength
 from specvit_core.spectra.bosz import parse_bosz_name, read_bosz_folder
 from specvit_core.spectra.synthesis import Synthesizer
-from specvit_core.spectra.grid import AXES, TemplateGrid
+from specvit_core.spectra.templates import AXES, TemplateGrid
 
 NODES = [(t, g, m) for t in (4500.0, 4750.0) for g in (2.0, 2.5) for m in (-0.25, 0.0)]
 
@@ -157,7 +157,7 @@ def test_empty_or_missing_bosz_folder_is_refused(tmp_path):
 
 
 def test_grid_cache_key_follows_the_code_not_its_documentation(tmp_path):
-    from specvit_core.spectra.grid import _code_without_docs
+    from specvit_core.spectra.embedded import _code_without_docs
 
     base = 'def f(x):\n    """Doc."""\n    return x + 1  # comment\n'
     (tmp_path / "a.py").write_text(base)

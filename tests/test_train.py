@@ -14,7 +14,9 @@ import torch
 from specvit_core.config import get_profile
 from specvit_core.metrics import regression_metrics
 from specvit_core.models import build_model
-from specvit_core.train import TrainConfig, evaluate, load_checkpoint, main, train
+from specvit_core.cli import main
+from specvit_core.runs import load_checkpoint
+from specvit_core.train import TrainConfig, TrainingDiverged, evaluate, train
 
 # A hybrid model with dropout, so that exact resume also needs the restored RNG state.
 SMALL = dict(arch="convstem_lstm", profile="smoke", batch_size=32, max_train=128, overrides=dict(dropout=0.1))
@@ -154,7 +156,7 @@ def test_different_seed_gives_different_weights(tiny_dataset, tmp_path):
 
 def test_nan_loss_stops_with_the_last_good_checkpoint(tiny_dataset, tmp_path):
     config = TrainConfig(**SMALL, epochs=2, lr=1e30, save_every=1)  # weights blow up after the first update
-    with pytest.raises(RuntimeError, match=r"Non-finite training loss \(\w+\) at epoch 1, step \d+") as failure:
+    with pytest.raises(TrainingDiverged, match=r"Non-finite training loss \(\w+\) at epoch 1, step \d+") as failure:
         train(config, tiny_dataset, tmp_path / "run")
     failed_step = int(re.search(r"global step (\d+)", str(failure.value)).group(1))
     last = _weights(tmp_path / "run")  # saved after every step: the one before the failure, finite
@@ -187,14 +189,14 @@ def test_bad_configuration(tiny_dataset, tmp_path):
 
 
 def test_command_line(tiny_dataset, tmp_path, capsys):
-    main(["--arch", "convstem_lstm", "--profile", "smoke", "--epochs", "1", "--patience", "7", "--batch-size", "32",
+    main(["train", "--arch", "convstem_lstm", "--profile", "smoke", "--epochs", "1", "--patience", "7", "--batch-size", "32",
           "--max-train", "64", "--data", str(tiny_dataset), "--runs", str(tmp_path)])
     printed = json.loads(capsys.readouterr().out)  # epoch lines go to stderr, the metrics to stdout
     assert printed == json.loads((tmp_path / "convstem_lstm" / "metrics.json").read_text())
     written = json.loads((tmp_path / "convstem_lstm" / "config.json").read_text())
     assert (written["patience"], written["batch_size"], written["max_train"]) == (7, 32, 64)
     with pytest.raises(SystemExit):
-        main(["--arch", "vit9"])
+        main(["train", "--arch", "vit9"])
     assert "invalid choice: 'vit9'" in capsys.readouterr().err
 
 

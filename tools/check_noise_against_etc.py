@@ -15,7 +15,7 @@ import numpy as np
 
 from specvit_core import noise
 from specvit_core.instrument import mr_wavelength
-from specvit_core.simulate import PAPER_SNR
+from specvit_core.paper import SNR_BY_MAG as PAPER_SNR
 
 ETC_NAME = re.compile(r"etc_mr_see(?P<seeing>[\d.]+)_za(?P<za>[\d.]+)_fa0_900s\.txt$")
 

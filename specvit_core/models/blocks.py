@@ -9,6 +9,15 @@ from torch import nn
 def check_spectra(x: torch.Tensor) -> torch.Tensor:
     """Return ``x`` unchanged after checking that it is a batch of spectra (B, L).
 
+    Parameters
+    ----------
+    x : torch.Tensor
+
+    Returns
+    -------
+    torch.Tensor
+        ``x`` itself.
+
     Raises
     ------
     ValueError
@@ -20,12 +29,38 @@ def check_spectra(x: torch.Tensor) -> torch.Tensor:
 
 
 def n_tokens(n_pixels: int, patch_size: int, stride: int) -> int:
-    """Number of patches N = floor((L - P) / S) + 1 (paper eq. 4)."""
+    """Number of patches N = floor((L - P) / S) + 1 (paper eq. 4).
+
+    Parameters
+    ----------
+    n_pixels : int
+        Spectrum length L.
+    patch_size : int
+        Patch length P in pixels.
+    stride : int
+        Step S between patch starts in pixels.
+
+    Returns
+    -------
+    int
+    """
     return (n_pixels - patch_size) // stride + 1
 
 
 class ConvTokenizer(nn.Module):
-    """Conv1D patch embedding (paper Sec. 3.3): kernel ``patch_size``, stride ``stride``, D output channels."""
+    """Conv1D patch embedding (paper Sec. 3.3): kernel ``patch_size``, stride ``stride``, D output channels.
+
+    Maps spectra (B, L) to tokens (B, N, D).
+
+    Parameters
+    ----------
+    dim : int
+        Token width D.
+    patch_size : int
+        Patch length P in pixels.
+    stride : int
+        Step S between patches in pixels.
+    """
 
     def __init__(self, *, dim: int, patch_size: int, stride: int):
         super().__init__()
@@ -40,6 +75,15 @@ class SlidingWindowTokenizer(nn.Module):
 
     It computes the same function family as :class:`ConvTokenizer` (and is initialized from the same
     distribution, both have fan-in P); only the autograd path differs.
+
+    Parameters
+    ----------
+    dim : int
+        Token width D.
+    patch_size : int
+        Patch length P in pixels.
+    stride : int
+        Step S between patches in pixels.
     """
 
     def __init__(self, *, dim: int, patch_size: int, stride: int):
@@ -57,6 +101,12 @@ class ConvStem(nn.Module):
 
     Total stride 16 and a receptive field of 1 + 2 * (1 + 2 + 4 + 8) = 31 pixels; the first three
     layers use BatchNorm + ReLU, the last one is a plain projection to the token dimension.
+    Maps spectra (B, L) to tokens (B, ceil(L / 16), D).
+
+    Parameters
+    ----------
+    dim : int
+        Token width D (the inner widths are ``D // 8``, ``D // 4``, ``D // 2``).
     """
 
     def __init__(self, *, dim: int):
@@ -75,6 +125,19 @@ class ConvStem(nn.Module):
 def make_tokenizer(kind: str, *, dim: int, patch_size: int, stride: int) -> nn.Module:
     """Return the tokenizer ``kind`` ("conv", "sw" or "convstem") mapping (B, L) to (B, N, D).
 
+    Parameters
+    ----------
+    kind : {"conv", "sw", "convstem"}
+        :class:`ConvTokenizer`, :class:`SlidingWindowTokenizer` or :class:`ConvStem`.
+    dim : int
+        Token width D.
+    patch_size, stride : int
+        Patch length P and step S in pixels (both 16 for "convstem").
+
+    Returns
+    -------
+    torch.nn.Module
+
     Raises
     ------
     ValueError
@@ -91,7 +154,24 @@ def make_tokenizer(kind: str, *, dim: int, patch_size: int, stride: int) -> nn.M
 
 
 class Attention(nn.Module):
-    """Multi-head self-attention (paper eqs. 7-9) on top of ``scaled_dot_product_attention``."""
+    """Multi-head self-attention (paper eqs. 7-9) on top of ``scaled_dot_product_attention``.
+
+    Maps tokens (B, T, D) to (B, T, D).
+
+    Parameters
+    ----------
+    dim : int
+        Token width D.
+    heads : int
+        Number of heads h; ``dim`` must be divisible by it.
+    dropout : float
+        Dropout on the attention weights (training only) and on the output projection.
+
+    Raises
+    ------
+    ValueError
+        If ``dim`` is not divisible by ``heads``.
+    """
 
     def __init__(self, *, dim: int, heads: int, dropout: float):
         super().__init__()
@@ -102,6 +182,16 @@ class Attention(nn.Module):
         self.to_out = nn.Sequential(nn.Linear(dim, dim), nn.Dropout(dropout))
 
     def qkv(self, x):
+        """Queries, keys and values of the tokens ``x``, split into heads.
+
+        Parameters
+        ----------
+        x : torch.Tensor, shape (B, T, D)
+
+        Returns
+        -------
+        q, k, v : torch.Tensor, each of shape (B, heads, T, D // heads)
+        """
         B, T, D = x.shape
         qkv = self.to_qkv(x).view(B, T, 3, self.heads, D // self.heads)  # (B, T, 3, h, hd)
         return qkv.permute(2, 0, 3, 1, 4).unbind(0)  # 3 x (B, h, T, hd)
@@ -113,13 +203,33 @@ class Attention(nn.Module):
         return self.to_out(out.transpose(1, 2).reshape(B, T, D))  # (B, h, T, hd) -> (B, T, D)
 
     def weights(self, x):
-        """Attention probabilities softmax(QK^T / sqrt(d_k)), shape (B, h, T, T), computed explicitly."""
+        """Attention probabilities softmax(QK^T / sqrt(d_k)), computed explicitly.
+
+        Parameters
+        ----------
+        x : torch.Tensor, shape (B, T, D)
+            Input tokens (already layer-normalized in a :class:`Block`).
+
+        Returns
+        -------
+        torch.Tensor, shape (B, heads, T, T)
+            Row i is the distribution over the keys that token i attends with (sums to 1); no dropout.
+        """
         q, k, _ = self.qkv(x)
         return (q @ k.transpose(-2, -1) * q.shape[-1] ** -0.5).softmax(dim=-1)
 
 
 class FeedForward(nn.Module):
-    """Position-wise MLP: Linear, GELU, Linear, then dropout (as HuggingFace's ViT, which the paper's code used)."""
+    """Position-wise MLP: Linear, GELU, Linear, then dropout (as HuggingFace's ViT, which the paper's code used).
+
+    Parameters
+    ----------
+    dim : int
+        Token width D.
+    mlp_dim : int
+        Hidden width.
+    dropout : float
+    """
 
     def __init__(self, *, dim: int, mlp_dim: int, dropout: float):
         super().__init__()
@@ -130,7 +240,23 @@ class FeedForward(nn.Module):
 
 
 class Block(nn.Module):
-    """Pre-LN encoder layer (paper eqs. 10-11)."""
+    """Pre-LN encoder layer (paper eqs. 10-11).
+
+    Parameters
+    ----------
+    dim : int
+        Token width D.
+    heads : int
+        Attention heads; ``dim`` must be divisible by it.
+    mlp_dim : int
+        Hidden width of the MLP.
+    dropout : float
+
+    Raises
+    ------
+    ValueError
+        If ``dim`` is not divisible by ``heads``.
+    """
 
     def __init__(self, *, dim: int, heads: int, mlp_dim: int, dropout: float):
         super().__init__()
@@ -144,7 +270,25 @@ class Block(nn.Module):
 
 
 class Encoder(nn.Module):
-    """A stack of ``depth`` pre-LN blocks followed by a final LayerNorm; Linear layers get ViT's init."""
+    """A stack of ``depth`` pre-LN blocks followed by a final LayerNorm; Linear layers get ViT's init.
+
+    Parameters
+    ----------
+    dim : int
+        Token width D.
+    depth : int
+        Number of :class:`Block` layers.
+    heads : int
+        Attention heads; ``dim`` must be divisible by it.
+    mlp_dim : int
+        Hidden width of the MLPs.
+    dropout : float
+
+    Raises
+    ------
+    ValueError
+        If ``dim`` is not divisible by ``heads``.
+    """
 
     def __init__(self, *, dim: int, depth: int, heads: int, mlp_dim: int, dropout: float):
         super().__init__()
@@ -163,7 +307,18 @@ class Encoder(nn.Module):
         return self.norm(x)
 
     def attention_maps(self, x) -> list[torch.Tensor]:
-        """Attention probabilities of every layer, each (B, heads, T, T), for the input tokens x (B, T, D)."""
+        """Attention probabilities of every layer for the input tokens.
+
+        Parameters
+        ----------
+        x : torch.Tensor, shape (B, T, D)
+            The encoder input.
+
+        Returns
+        -------
+        list of torch.Tensor
+            One (B, heads, T, T) tensor per layer.
+        """
         maps = []
         for block in self.blocks:
             maps.append(block.attn.weights(block.norm1(x)))
@@ -172,7 +327,17 @@ class Encoder(nn.Module):
 
 
 class LSTMBridge(nn.Module):
-    """BiLSTM context enrichment with residual + LayerNorm: e' = LN(e + Linear(BiLSTM(e))) (paper eq. 12)."""
+    """BiLSTM context enrichment with residual + LayerNorm: e' = LN(e + Linear(BiLSTM(e))) (paper eq. 12).
+
+    Maps tokens (B, N, D) to (B, N, D).
+
+    Parameters
+    ----------
+    dim : int
+        Token width D.
+    hidden : int
+        LSTM hidden size per direction.
+    """
 
     def __init__(self, *, dim: int, hidden: int):
         super().__init__()

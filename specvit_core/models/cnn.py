@@ -9,20 +9,52 @@ from .registry import register_model
 
 
 def conv_bn(c_in: int, c_out: int, kernel_size: int, stride: int = 1) -> list[nn.Module]:
-    """Conv1d (no bias, 'same' padding for odd kernels) followed by BatchNorm1d."""
+    """Conv1d (no bias, 'same' padding for odd kernels) followed by BatchNorm1d.
+
+    Parameters
+    ----------
+    c_in, c_out : int
+        Input and output channels.
+    kernel_size : int
+        Kernel in pixels (odd for 'same' padding).
+    stride : int
+        Output length is ``ceil(L / stride)`` for odd kernels.
+
+    Returns
+    -------
+    list of torch.nn.Module
+        ``[Conv1d, BatchNorm1d]``, to unpack into a ``Sequential``.
+    """
     return [nn.Conv1d(c_in, c_out, kernel_size, stride=stride, padding=kernel_size // 2, bias=False),
             nn.BatchNorm1d(c_out)]
 
 
 def init_cnn(model: nn.Module) -> None:
-    """He (fan-out) initialization of convolutions, as in torchvision's ResNet."""
+    """He (fan-out) initialization of convolutions, as in torchvision's ResNet; modifies ``model`` in place.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    """
     for m in model.modules():
         if isinstance(m, nn.Conv1d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
 
 class BasicBlock(nn.Module):
-    """Two conv-BN layers with an identity (or 1x1 conv-BN) shortcut."""
+    """Two conv-BN layers with an identity (or 1x1 conv-BN) shortcut.
+
+    Maps (B, c_in, L) to (B, c_out, ceil(L / stride)).
+
+    Parameters
+    ----------
+    c_in, c_out : int
+        Input and output channels.
+    kernel_size : int
+        Kernel of both convolutions (odd).
+    stride : int
+        Stride of the first convolution and of the shortcut.
+    """
 
     def __init__(self, *, c_in: int, c_out: int, kernel_size: int, stride: int):
         super().__init__()
@@ -69,8 +101,7 @@ class ResNet1d(nn.Module):
 
 
 class DeepCNN(nn.Module):
-    """Plain CNN (no skips): conv-BN-ReLU layers, a max-pool after every ``pool_every`` layers, global
-    average pool, linear.
+    """Plain CNN (no skips): conv-BN-ReLU layers, max-pool every ``pool_every`` layers, global average pool, linear.
 
     Parameters
     ----------
@@ -101,13 +132,47 @@ class DeepCNN(nn.Module):
 
 @register_model(family="cnn", paper_params=4.9e6)
 def resnet18_1d(size):
-    """ResNet-18 (1D): BasicBlocks [2, 2, 2, 2] with channels [72, 144, 288, 576], global average pooling."""
+    """ResNet-18 (1D): BasicBlocks [2, 2, 2, 2] with channels [72, 144, 288, 576], global average pooling.
+
+    Parameters
+    ----------
+    size : {"paper", "cpu", "quick", "smoke"}
+
+    Returns
+    -------
+    cls : type
+        :class:`ResNet1d`.
+    hparams : dict
+        Its constructor arguments but ``n_outputs``.
+
+    Raises
+    ------
+    KeyError
+        For an unknown size.
+    """
     w = dict(paper=72, cpu=32, quick=14, smoke=6)[size]
     return ResNet1d, dict(widths=(w, 2 * w, 4 * w, 8 * w), blocks=(2, 2, 2, 2), kernel_size=3)
 
 
 @register_model(family="cnn", paper_params=4.7e6)
 def deep_cnn(size):
-    """Deep CNN: 8 conv layers (kernel 9, channels 64 -> 512), BatchNorm + ReLU, max-pool 4 after every second."""
+    """Deep CNN: 8 conv layers (kernel 9, channels 64 -> 512), BatchNorm + ReLU, max-pool 4 after every second.
+
+    Parameters
+    ----------
+    size : {"paper", "cpu", "quick", "smoke"}
+
+    Returns
+    -------
+    cls : type
+        :class:`DeepCNN`.
+    hparams : dict
+        Its constructor arguments but ``n_outputs``.
+
+    Raises
+    ------
+    KeyError
+        For an unknown size.
+    """
     w = dict(paper=64, cpu=32, quick=14, smoke=6)[size]
     return DeepCNN, dict(widths=(w, w, 2 * w, 2 * w, 4 * w, 4 * w, 8 * w, 8 * w), kernel_size=9, pool=4, pool_every=2)

@@ -42,7 +42,24 @@ class BiLSTM(nn.Module):
 
 @register_model(family="recurrent", paper_params=4.2e6)
 def bilstm(size):
-    """BiLSTM: Conv1D patch tokenizer (P = 16, D = 256) -> 3-layer BiLSTM (h = 256) -> linear (paper Sec. 3.6)."""
+    """BiLSTM: Conv1D patch tokenizer (P = 16, D = 256) -> 3-layer BiLSTM (h = 256) -> linear (paper Sec. 3.6).
+
+    Parameters
+    ----------
+    size : {"paper", "cpu", "quick", "smoke"}
+
+    Returns
+    -------
+    cls : type
+        :class:`BiLSTM`.
+    hparams : dict
+        Its constructor arguments but ``n_outputs``.
+
+    Raises
+    ------
+    KeyError
+        For an unknown size.
+    """
     dim, hidden = dict(paper=(256, 256), cpu=(128, 128), quick=(64, 48), smoke=(32, 16))[size]
     return BiLSTM, dict(dim=dim, hidden=hidden, layers=3, patch_size=16, tokenizer="conv",
                         dropout=0.0 if size == "smoke" else 0.1)

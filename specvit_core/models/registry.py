@@ -28,6 +28,8 @@ _REGISTRY: dict[str, _Entry] = {}
 def register_model(*, family: str, paper_params: float):
     """Decorator registering ``fn(size) -> (model class, hyperparameters)`` under ``fn.__name__``.
 
+    The first line of ``fn``'s docstring is the architecture's description in :func:`describe_models`.
+
     Parameters
     ----------
     family : str
@@ -35,10 +37,15 @@ def register_model(*, family: str, paper_params: float):
     paper_params : float
         The parameter count the paper reports for the paper-size model.
 
+    Returns
+    -------
+    callable
+        The decorator; it returns ``fn`` unchanged.
+
     Raises
     ------
     ValueError
-        If ``family`` is unknown or the name is already registered.
+        If ``family`` is unknown, or (when decorating) the name is already registered.
     """
     if family not in FAMILIES:
         raise ValueError(f"Unknown family {family!r}; valid families are: {', '.join(FAMILIES)}")
@@ -53,7 +60,12 @@ def register_model(*, family: str, paper_params: float):
 
 
 def list_models() -> list[str]:
-    """Names of all registered architectures, in registration order."""
+    """Names of all registered architectures, in registration order.
+
+    Returns
+    -------
+    list of str
+    """
     return list(_REGISTRY)
 
 
@@ -102,18 +114,38 @@ def build_model(name: str, size: str = "paper", n_outputs: int = 1, **overrides)
 
 
 def n_params(model: nn.Module) -> int:
-    """Number of trainable parameters."""
+    """Number of trainable parameters.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+
+    Returns
+    -------
+    int
+        Elements of the parameters with ``requires_grad``.
+    """
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
 def describe_models(size: str = "paper") -> list[dict]:
     """One JSON-ready row per architecture at ``size``.
 
+    Parameters
+    ----------
+    size : str
+        One of ``SIZES``.
+
     Returns
     -------
     list of dict
         Keys: name, family, size, n_params, paper_params (the paper's count for the paper size),
         description (first docstring line) and hparams.
+
+    Raises
+    ------
+    ValueError
+        If ``size`` is unknown.
     """
     rows = []
     for name, entry in _REGISTRY.items():

@@ -59,7 +59,23 @@ class SpecViT(nn.Module):
         nn.init.zeros_(self.head.bias)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """Spectra (B, L) -> encoder input Z_0 (B, N + 1, D) of paper eq. 6."""
+        """Spectra (B, L) -> encoder input Z_0 (B, N + 1, D) of paper eq. 6.
+
+        Parameters
+        ----------
+        x : torch.Tensor, shape (B, L)
+            Spectra with L = ``n_pixels``.
+
+        Returns
+        -------
+        torch.Tensor, shape (B, N + 1, D)
+            [CLS] then the N patch tokens, plus the position embeddings, after dropout.
+
+        Raises
+        ------
+        ValueError
+            If L differs from ``n_pixels`` or ``x`` is not two-dimensional.
+        """
         if x.shape[-1] != self.n_pixels:
             raise ValueError(
                 f"The spectra have {x.shape[-1]} pixels; this model was built for n_pixels={self.n_pixels}"
@@ -74,35 +90,113 @@ class SpecViT(nn.Module):
     def attention_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Attention probabilities of every encoder layer for spectra x (B, L).
 
+        Parameters
+        ----------
+        x : torch.Tensor, shape (B, L)
+            Spectra with L = ``n_pixels``.
+
         Returns
         -------
         list of torch.Tensor
             One (B, heads, N + 1, N + 1) tensor per layer; row i is the distribution token i attends with,
             so ``maps[l][:, :, 0, 1:]`` is the CLS-to-patch attention. Call ``model.eval()`` first for
             maps without dropout, and wrap in ``torch.no_grad()`` when no gradient is needed.
+
+        Raises
+        ------
+        ValueError
+            If L differs from ``n_pixels`` or ``x`` is not two-dimensional.
         """
         return self.encoder.attention_maps(self.embed(x))
 
 
 @register_model(family="transformer", paper_params=4.8e6)
 def specvit(size):
-    """SpecViT: Conv1D patch tokenizer (P = S = 16), 6 pre-LN layers, D = 256, 8 heads (paper Secs. 3.3-3.4)."""
+    """SpecViT: Conv1D patch tokenizer (P = S = 16), 6 pre-LN layers, D = 256, 8 heads (paper Secs. 3.3-3.4).
+
+    Parameters
+    ----------
+    size : {"paper", "cpu", "quick", "smoke"}
+
+    Returns
+    -------
+    cls : type
+        :class:`SpecViT`.
+    hparams : dict
+        Its constructor arguments but ``n_outputs``.
+
+    Raises
+    ------
+    KeyError
+        For an unknown size.
+    """
     return SpecViT, dict(VIT[size], tokenizer="conv", stride=None)
 
 
 @register_model(family="transformer", paper_params=4.8e6)
 def specvit_sw(size):
-    """SpecViT with the sliding-window tokenizer (unfold + Linear) of paper App. B.2."""
+    """SpecViT with the sliding-window tokenizer (unfold + Linear) of paper App. B.2.
+
+    Parameters
+    ----------
+    size : {"paper", "cpu", "quick", "smoke"}
+
+    Returns
+    -------
+    cls : type
+        :class:`SpecViT`.
+    hparams : dict
+        Its constructor arguments but ``n_outputs``.
+
+    Raises
+    ------
+    KeyError
+        For an unknown size.
+    """
     return SpecViT, dict(VIT[size], tokenizer="sw", stride=None)
 
 
 @register_model(family="transformer", paper_params=4.9e6)
 def convstem_vit(size):
-    """ConvStem ViT: 4-layer CNN stem (stride 16, 31-pixel receptive field) tokenizer, then the SpecViT encoder."""
+    """ConvStem ViT: 4-layer CNN stem (stride 16, 31-pixel receptive field) tokenizer, then the SpecViT encoder.
+
+    Parameters
+    ----------
+    size : {"paper", "cpu", "quick", "smoke"}
+
+    Returns
+    -------
+    cls : type
+        :class:`SpecViT`.
+    hparams : dict
+        Its constructor arguments but ``n_outputs``.
+
+    Raises
+    ------
+    KeyError
+        For an unknown size.
+    """
     return SpecViT, dict(VIT[size], tokenizer="convstem", stride=None)
 
 
 @register_model(family="transformer", paper_params=4.8e6)
 def overlap_vit(size):
-    """OverlapViT: Conv1D tokenizer with overlapping patches (kernel 32, stride 16), SpecViT encoder."""
+    """OverlapViT: Conv1D tokenizer with overlapping patches (kernel 32, stride 16), SpecViT encoder.
+
+    Parameters
+    ----------
+    size : {"paper", "cpu", "quick", "smoke"}
+
+    Returns
+    -------
+    cls : type
+        :class:`SpecViT`.
+    hparams : dict
+        Its constructor arguments but ``n_outputs``.
+
+    Raises
+    ------
+    KeyError
+        For an unknown size.
+    """
     return SpecViT, dict(VIT[size], tokenizer="conv", patch_size=32, stride=16)

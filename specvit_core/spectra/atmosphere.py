@@ -125,9 +125,9 @@ def atmosphere_columns(teff, logg, mh, alpha_m=0.0) -> dict[str, np.ndarray]:
 class Atmosphere:
     """A model-atmosphere structure: depth-dependent columns ordered from the surface inward.
 
-    All arrays are read-only float64 of shape ``(n_depth,)``.
+    All arrays are stored as read-only float64 copies of shape ``(n_depth,)``.
 
-    Attributes
+    Parameters
     ----------
     teff, logg, mh, alpha_m : float
         The labels it was computed for: T_eff (K), log g (cgs), [M/H], [alpha/M].
@@ -165,6 +165,11 @@ class Atmosphere:
 
         The trapezoid integral of ``rosseland_opacity`` over ``column_mass``, starting at the top layer from
         ``rosseland_opacity[0] * column_mass[0]`` (opacity taken constant above it).
+
+        Returns
+        -------
+        ndarray, float64, shape (n_depth,)
+            tau_R, dimensionless, from the surface inward.
         """
         k, m = self.rosseland_opacity, self.column_mass
         steps = 0.5 * (k[1:] + k[:-1]) * np.diff(m)

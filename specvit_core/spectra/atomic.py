@@ -210,7 +210,7 @@ def _readonly(x, dtype):
 class LineList:
     """Atomic lines as 1-D columns (read-only copies).
 
-    Attributes
+    Parameters
     ----------
     wave : ndarray
         Air wavelength in A.
@@ -228,6 +228,11 @@ class LineList:
         Radiative damping constant in s^-1 (0 = unknown).
     isotope : ndarray of int
         Mass number for isotope-specific lines, 0 for the natural mixture (defaults to all 0).
+
+    Raises
+    ------
+    ValueError
+        If a column is not 1-D or its length differs from that of ``wave``.
     """
 
     wave: np.ndarray
@@ -255,7 +260,13 @@ class LineList:
 
     @property
     def species(self) -> np.ndarray:
-        """Species label of each line, e.g. ``"Fe I"``, ``"Ca II"`` (array of str)."""
+        """Species label of each line.
+
+        Returns
+        -------
+        ndarray of str, shape (n_lines,)
+            E.g. ``"Fe I"``, ``"Ca II"``.
+        """
         labels = {key: species_label(*key) for key in set(zip(self.z.tolist(), self.ion.tolist()))}
         return np.array([labels[key] for key in zip(self.z.tolist(), self.ion.tolist())], dtype=str)
 
@@ -271,6 +282,13 @@ class LineList:
         -------
         LineList
             The selected lines (copies).
+
+        Raises
+        ------
+        ValueError
+            If a boolean ``mask`` does not have the length of the list.
+        IndexError
+            If an index is out of range.
         """
         m = np.asarray(mask)
         if m.dtype == bool and m.shape != self.wave.shape:

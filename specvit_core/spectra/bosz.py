@@ -16,7 +16,7 @@ import numpy as np
 from astropy.io import fits
 
 from ..instrument import lsf_matrix, mr_wavelength
-from .grid import AXES, TemplateGrid
+from .templates import AXES, TemplateGrid
 
 BOSZ_NAME = re.compile(
     r"^am(?P<ms>[pm])(?P<m>\d{2})c(?P<cs>[pm])(?P<c>\d{2})o(?P<os>[pm])(?P<o>\d{2})"
@@ -26,7 +26,19 @@ WAVE_PAD = 20.0  # A kept beyond the MR range on each side for the convolution
 
 
 def parse_bosz_name(name: str) -> dict | None:
-    """Labels encoded in a BOSZ file name, or None if the name does not follow the scheme."""
+    """Labels encoded in a BOSZ file name.
+
+    Parameters
+    ----------
+    name : str
+        File name without folder, e.g. ``amm25cp00op00t3500g05v20modrt0b50000rs.asc.bz2``.
+
+    Returns
+    -------
+    dict or None
+        ``T_eff`` (K), ``log_g``, ``M_H``, ``C_M``, ``alpha_M`` (dex; abundances rounded to quarter dex), or None if
+        the name does not follow the scheme.
+    """
     m = BOSZ_NAME.match(name)
     if m is None:
         return None
@@ -45,7 +57,24 @@ def parse_bosz_name(name: str) -> dict | None:
 
 
 def read_bosz_file(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Wavelength, flux and continuum of one BOSZ file (ASCII, bz2-compressed ASCII or FITS)."""
+    """Wavelength, flux and continuum of one BOSZ file (ASCII, bz2-compressed ASCII or FITS).
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``.asc``, ``.asc.bz2`` or ``.fits`` file.
+
+    Returns
+    -------
+    wave, flux, continuum : ndarray, float64, shape (n,)
+        Increasing wavelengths (Angstrom), flux (H_lambda) and continuum, in the file's units.
+
+    Raises
+    ------
+    ValueError
+        If the file cannot be read, has fewer than 3 columns (or lacks the FITS columns), or its wavelengths do not
+        increase or its flux is not finite.
+    """
     path = Path(path)
     try:
         if path.name.endswith(".fits"):
@@ -70,11 +99,23 @@ def read_bosz_file(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def read_bosz_folder(folder: str | Path, progress: bool = True) -> TemplateGrid:
     """Read every solar-scaled BOSZ file of ``folder`` into a regular grid convolved to the MR arm.
 
+    Parameters
+    ----------
+    folder : str or Path
+        Folder of BOSZ files; files with [C/M] or [alpha/M] != 0 and other names are ignored.
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    TemplateGrid
+        Flux and continuum convolved with the MR LSF on the 4096-pixel MR grid; ``source`` is the folder.
+
     Raises
     ------
     ValueError
-        If the folder holds no BOSZ files, if the nodes do not form a complete (T_eff, log_g, M_H) grid (the missing
-        nodes are named), or if a file is malformed or does not cover 7100-8850 A.
+        If the folder does not exist or holds no BOSZ files, if the nodes do not form a complete (T_eff, log_g, M_H)
+        grid (the missing nodes are named), or if a file is malformed or does not cover 7100-8850 A.
     """
     from tqdm.auto import tqdm
 

@@ -53,30 +53,84 @@ HE_BROADENING_RATIO = 0.41336  # van der Waals width per He atom relative to per
 
 @dataclass(frozen=True)
 class Composition:
-    """Number abundances of the elements relative to hydrogen for one [M/H] and [alpha/M]."""
+    """Number abundances of the elements relative to hydrogen for one [M/H] and [alpha/M].
+
+    Parameters
+    ----------
+    mh : float
+        Metallicity [M/H], dex.
+    alpha_m : float
+        Alpha enhancement [alpha/M], dex (applied to :data:`~.atomic.ALPHA_ELEMENTS`).
+    """
 
     mh: float = 0.0
     alpha_m: float = 0.0
 
     def abundance(self, symbol: str) -> float:
-        """N(X) / N(H) with the solar value scaled by [M/H] (+ [alpha/M] for the alpha elements; not for H, He)."""
+        """N(X) / N(H) with the solar value scaled by [M/H] (+ [alpha/M] for the alpha elements; not for H, He).
+
+        Parameters
+        ----------
+        symbol : str
+            Element symbol, e.g. ``"Fe"``.
+
+        Returns
+        -------
+        float
+            Number ratio to hydrogen.
+
+        Raises
+        ------
+        KeyError
+            If the element has no solar abundance (Tc, Pm, Po-Ac, Pa, or not a symbol).
+        """
         log_eps = SOLAR_ABUNDANCES[symbol] - 12.0
         if symbol not in ("H", "He"):
             log_eps += self.mh + (self.alpha_m if symbol in ALPHA_ELEMENTS else 0.0)
         return 10.0**log_eps
 
     def nuclei_per_hydrogen(self) -> float:
-        """Number of nuclei of all elements per hydrogen nucleus."""
+        """Number of nuclei of all elements per hydrogen nucleus.
+
+        Returns
+        -------
+        float
+            Sum of N(X) / N(H) over the elements with a solar abundance (about 1.085 for the Sun).
+        """
         return sum(self.abundance(s) for s in SOLAR_ABUNDANCES)
 
     def mass_per_hydrogen(self) -> float:
-        """Mass of the gas per hydrogen nucleus, g."""
+        """Mass of the gas per hydrogen nucleus.
+
+        Returns
+        -------
+        float
+            Mass, g.
+        """
         return AMU * sum(self.abundance(s) * ATOMIC_MASS[s] for s in SOLAR_ABUNDANCES if s in ATOMIC_MASS)
 
 
 @dataclass(frozen=True)
 class Gas:
-    """Number densities of one model atmosphere (cm^-3, per depth) and its density (g/cm^3)."""
+    """Number densities of one model atmosphere and its density; arrays of shape (n_depth,).
+
+    Parameters
+    ----------
+    temperature : ndarray
+        Temperature, K.
+    electron_density : ndarray
+        Electron number density, cm^-3.
+    hydrogen_density : ndarray
+        Number density of all hydrogen nuclei, cm^-3.
+    neutral_hydrogen : ndarray
+        Number density of neutral hydrogen atoms, cm^-3.
+    helium_density : ndarray
+        Number density of helium nuclei, cm^-3.
+    density : ndarray
+        Mass density, g cm^-3.
+    composition : Composition
+        The abundances the densities were computed for.
+    """
 
     temperature: np.ndarray
     electron_density: np.ndarray
@@ -88,7 +142,29 @@ class Gas:
 
 
 def saha_ratio(z: int, ion: int, temperature: np.ndarray, electron_density: np.ndarray) -> np.ndarray:
-    """n(ion + 1) / n(ion) from the Saha equation, with partition functions and the ionization energy of ``ion``."""
+    """n(ion + 1) / n(ion) from the Saha equation, with partition functions and the ionization energy of ``ion``.
+
+    Parameters
+    ----------
+    z : int
+        Atomic number.
+    ion : int
+        Ionization stage of the lower species (1 = neutral).
+    temperature : ndarray, shape (n_depth,)
+        Temperature, K.
+    electron_density : ndarray, shape (n_depth,)
+        Electron number density, cm^-3.
+
+    Returns
+    -------
+    ndarray, shape (n_depth,)
+        Population ratio; 0 where the table has no stage ``ion + 1``.
+
+    Raises
+    ------
+    ValueError
+        If the species is not in the partition-function table.
+    """
     chi = ionization_energy(z, ion)
     if not np.isfinite(chi):  # the table has no higher stage: treat it as not formed
         return np.zeros_like(temperature)
@@ -99,7 +175,27 @@ def saha_ratio(z: int, ion: int, temperature: np.ndarray, electron_density: np.n
 
 
 def ionization_fractions(z: int, temperature: np.ndarray, electron_density: np.ndarray) -> np.ndarray:
-    """Fractions of an element in the neutral, singly and doubly ionized stages: (3, n_depth)."""
+    """Fractions of an element in the neutral, singly and doubly ionized stages (higher stages neglected).
+
+    Parameters
+    ----------
+    z : int
+        Atomic number.
+    temperature : ndarray, shape (n_depth,)
+        Temperature, K.
+    electron_density : ndarray, shape (n_depth,)
+        Electron number density, cm^-3.
+
+    Returns
+    -------
+    ndarray, shape (3, n_depth)
+        Fractions of stages I, II, III; they sum to 1 (stage III is 0 for hydrogen).
+
+    Raises
+    ------
+    ValueError
+        If the species is not in the partition-function table.
+    """
     r1 = saha_ratio(z, 1, temperature, electron_density)
     if z == 1:
         return np.stack([1.0 / (1.0 + r1), r1 / (1.0 + r1), np.zeros_like(r1)])
@@ -109,7 +205,20 @@ def ionization_fractions(z: int, temperature: np.ndarray, electron_density: np.n
 
 
 def gas_state(atmosphere: Atmosphere, composition: Composition) -> Gas:
-    """Number densities of hydrogen, helium and electrons and the mass density at every depth of ``atmosphere``."""
+    """Number densities of hydrogen, helium and electrons and the mass density at every depth of ``atmosphere``.
+
+    Parameters
+    ----------
+    atmosphere : Atmosphere
+        The model atmosphere (gas pressure, electron density, temperature).
+    composition : Composition
+        Abundances of the gas.
+
+    Returns
+    -------
+    Gas
+        Densities per depth; n_e is capped at that of a fully ionized H + He gas.
+    """
     temperature = atmosphere.temperature
     particles = atmosphere.gas_pressure / (K_B * temperature)
     # the emulator can return more electrons than a fully ionized H + He gas has (deep layers of its extrapolated
@@ -125,7 +234,20 @@ def gas_state(atmosphere: Atmosphere, composition: Composition) -> Gas:
 
 
 def continuum_opacity(wave: np.ndarray, gas: Gas) -> np.ndarray:
-    """Continuous opacity (cm^2/g) at ``wave`` (A, air or vacuum alike at this precision): (n_depth, n_wave)."""
+    """Continuous opacity per gram: H- bound-free and free-free, H I bound-free and free-free, Thomson, Rayleigh.
+
+    Parameters
+    ----------
+    wave : array_like, shape (n_wave,)
+        Wavelengths, Angstrom (air or vacuum alike at this precision).
+    gas : Gas
+        Populations of the atmosphere (:func:`gas_state`).
+
+    Returns
+    -------
+    ndarray, shape (n_depth, n_wave)
+        Opacity, cm^2/g.
+    """
     lam = np.asarray(wave, dtype=float)[None, :]
     theta = (5040.0 / gas.temperature)[:, None]
     p_e = (gas.electron_density * K_B * gas.temperature)[:, None]
@@ -156,10 +278,16 @@ def continuum_opacity(wave: np.ndarray, gas: Gas) -> np.ndarray:
 
 @dataclass(frozen=True)
 class LineOpacity:
-    """Integrated strength and Voigt widths of every line at every depth, each (n_lines, n_depth).
+    """Integrated strength and Voigt widths of every line at every depth.
 
-    ``strength`` is the line opacity integrated over wavelength, cm^2/g * A; ``sigma`` the Gaussian (Doppler)
-    standard deviation and ``gamma`` the Lorentzian half width at half maximum, both in A.
+    Parameters
+    ----------
+    strength : ndarray, shape (n_lines, n_depth)
+        Line opacity integrated over wavelength, cm^2/g * A.
+    sigma : ndarray, shape (n_lines, n_depth)
+        Gaussian (Doppler) standard deviation, Angstrom.
+    gamma : ndarray, shape (n_lines, n_depth)
+        Lorentzian half width at half maximum, Angstrom.
     """
 
     strength: np.ndarray
@@ -168,7 +296,27 @@ class LineOpacity:
 
 
 def line_opacity(lines: LineList, gas: Gas, microturbulence: float) -> LineOpacity:
-    """Strengths and widths of ``lines`` in ``gas`` with ``microturbulence`` (km/s)."""
+    """Strengths and Voigt widths of ``lines`` in ``gas``.
+
+    Parameters
+    ----------
+    lines : LineList
+        The lines.
+    gas : Gas
+        Populations of the atmosphere (:func:`gas_state`).
+    microturbulence : float
+        Microturbulent velocity, km/s.
+
+    Returns
+    -------
+    LineOpacity
+        Arrays of shape (n_lines, n_depth); strengths below 1e-30 cm^2/g A are set to 0.
+
+    Raises
+    ------
+    ValueError
+        If a line's species is not in the partition-function table.
+    """
     t = gas.temperature[None, :]
     wave_cm = lines.wave[:, None] * 1e-8
     strength = np.zeros((len(lines), t.size))
@@ -194,7 +342,18 @@ def line_opacity(lines: LineList, gas: Gas, microturbulence: float) -> LineOpaci
 
 
 def radiative_damping(lines: LineList) -> np.ndarray:
-    """Radiative damping FWHM (rad/s) from the list, or the classical value 0.2223 / lambda_cm^2 where it has none."""
+    """Radiative damping FWHM from the list, or the classical value 0.2223 / lambda_cm^2 where it has none.
+
+    Parameters
+    ----------
+    lines : LineList
+        The lines (``gamma_rad`` <= 0 means unknown).
+
+    Returns
+    -------
+    ndarray, shape (n_lines,)
+        Damping constant, rad/s.
+    """
     classical = 0.22233 / (lines.wave * 1e-8) ** 2
     return np.where(lines.gamma_rad > 0, lines.gamma_rad, classical)
 
@@ -212,6 +371,18 @@ def van_der_waals_damping(lines: LineList, gas: Gas) -> np.ndarray:
 
     ``fdamp`` > 3 is the ABO sigma.alpha (sigma in a0^2 at 10 km/s, velocity exponent alpha); ``fdamp`` < 0 is
     log10 gamma_6 per perturber at 10,000 K (scaled as T^0.3); otherwise Unsoeld's C6 times ``fdamp`` (1 if 0).
+
+    Parameters
+    ----------
+    lines : LineList
+        The lines.
+    gas : Gas
+        Populations of the atmosphere (:func:`gas_state`).
+
+    Returns
+    -------
+    ndarray, shape (n_lines, n_depth)
+        Damping constant, rad/s.
     """
     t = gas.temperature[None, :]
     mass = np.array([ATOMIC_MASS[ELEMENTS[z - 1]] for z in lines.z])[:, None]
@@ -238,6 +409,18 @@ def stark_damping(lines: LineList, gas: Gas) -> np.ndarray:
 
     n_eff is capped at 5: the approximation is not meant for upper levels just below the ionization limit (which
     the plasma dissolves), where it would diverge.
+
+    Parameters
+    ----------
+    lines : LineList
+        The lines.
+    gas : Gas
+        Populations of the atmosphere (:func:`gas_state`).
+
+    Returns
+    -------
+    ndarray, shape (n_lines, n_depth)
+        Damping constant, rad/s.
     """
     margin = _stage_ionization_energy(lines) - _upper_energy(lines)
     n_eff2 = np.where(margin > 0, HYDROGEN_IONIZATION * lines.ion**2 / np.maximum(margin, 1e-3), 25.0)
@@ -249,7 +432,19 @@ def hydrogen_stark_damping(lines: LineList, gas: Gas) -> np.ndarray:
     """Linear Stark FWHM (rad/s) of hydrogen Paschen lines: a Lorentzian stand-in for the Holtsmark profile.
 
     The half width is the mean linear Stark shift ``(3/4) e a0 F0 (n_u^2 - n_l^2)`` in the Holtsmark normal field
-    ``F0 = 2.603 e n_e^(2/3)``; real profiles have steeper (lambda^-5/2) wings. Rows of other elements are zero.
+    ``F0 = 2.603 e n_e^(2/3)``; real profiles have steeper (lambda^-5/2) wings.
+
+    Parameters
+    ----------
+    lines : LineList
+        The lines.
+    gas : Gas
+        Populations of the atmosphere (:func:`gas_state`).
+
+    Returns
+    -------
+    ndarray, shape (n_lines, n_depth)
+        Damping constant, rad/s; zero in the rows of other elements.
     """
     e = const.e.esu.value
     inverse_n2 = 1.0 / 9.0 - 1.0 / (lines.wave * AIR_TO_VACUUM * 1e-8 * RYDBERG_HYDROGEN)

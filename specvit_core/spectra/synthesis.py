@@ -46,7 +46,25 @@ TIO_BAND_HEADS = (
 
 @dataclass(frozen=True)
 class SynthesisSettings:
-    """Settings of the synthesis (they key the template cache)."""
+    """Settings of the synthesis (they key the template cache).
+
+    Parameters
+    ----------
+    microturbulence : float
+        Microturbulent velocity, km/s (2, as BOSZ).
+    alpha_m : float
+        [alpha/M], dex (0: BOSZ's solar-scaled grid).
+    sampling_resolution : float
+        lambda / delta-lambda of the log-uniform high-resolution sampling.
+    wave_min, wave_max : float
+        Wavelength range of the synthesis, Angstrom (air).
+    wing_threshold : float
+        Line wings are followed until the line opacity falls below this fraction of the continuum opacity.
+    max_wing : float
+        Widest half-window of a line, Angstrom.
+    tio_bands : bool
+        Apply the approximate TiO band absorption below 4250 K.
+    """
 
     microturbulence: float = 2.0  # km/s, as BOSZ
     alpha_m: float = 0.0  # [alpha/M]; BOSZ's solar-scaled grid has 0
@@ -58,11 +76,29 @@ class SynthesisSettings:
     tio_bands: bool = True
 
     def to_dict(self) -> dict:
+        """The settings as JSON-ready data.
+
+        Returns
+        -------
+        dict
+            Field name -> value.
+        """
         return asdict(self)
 
 
 def high_resolution_wavelength(settings: SynthesisSettings = SynthesisSettings()) -> np.ndarray:
-    """Log-uniform wavelength grid (A, air) on which spectra are synthesized."""
+    """Log-uniform wavelength grid on which spectra are synthesized.
+
+    Parameters
+    ----------
+    settings : SynthesisSettings
+        Range and sampling resolution.
+
+    Returns
+    -------
+    ndarray, shape (n_wave,)
+        Air wavelengths, Angstrom, from ``wave_min`` to ``wave_max`` with step lambda / ``sampling_resolution``.
+    """
     n = int(np.ceil(np.log(settings.wave_max / settings.wave_min) * settings.sampling_resolution)) + 1
     return np.geomspace(settings.wave_min, settings.wave_max, n)
 
@@ -72,6 +108,16 @@ def paschen_lines(n_upper=PASCHEN_UPPER) -> LineList:
 
     Oscillator strengths from Kramers' semiclassical formula with a bound-bound Gaunt factor of 0.85 (an
     approximation, within ~10% of the quantum values for these transitions).
+
+    Parameters
+    ----------
+    n_upper : iterable of int
+        Upper principal quantum numbers (> 3).
+
+    Returns
+    -------
+    LineList
+        One line per upper level: Z = 1, neutral, lower-level energy 12.09 eV, no damping data.
     """
     n = np.asarray(list(n_upper), dtype=float)
     wave = 1e8 / (RYDBERG_HYDROGEN * (1.0 / 9.0 - 1.0 / n**2)) / AIR_TO_VACUUM
@@ -83,10 +129,29 @@ def paschen_lines(n_upper=PASCHEN_UPPER) -> LineList:
 
 
 def voigt(offset: np.ndarray, sigma: np.ndarray, gamma: np.ndarray, core: float = VOIGT_CORE) -> np.ndarray:
-    """Voigt profile (1/A): ``scipy.special.voigt_profile`` within ``core`` Gaussian widths of the centre, the
-    asymptotic wing ``L(x) [1 + sigma^2 (3x^2 - gamma^2) / (x^2 + gamma^2)^2]`` (the Lorentzian convolved with the
-    Gaussian to second order; relative error ~15 (sigma/x)^4, 0.4% at 8 sigma) beyond, where the line wings of
-    strong lines spend most of their samples."""
+    """Voigt profile, exact in the core and asymptotic in the wings.
+
+    ``scipy.special.voigt_profile`` within ``core`` Gaussian widths of the centre, the asymptotic wing
+    ``L(x) [1 + sigma^2 (3x^2 - gamma^2) / (x^2 + gamma^2)^2]`` (the Lorentzian convolved with the Gaussian to second
+    order; relative error ~15 (sigma/x)^4, 0.4% at 8 sigma) beyond, where the line wings of strong lines spend most
+    of their samples.
+
+    Parameters
+    ----------
+    offset : ndarray
+        Distance from the line centre, Angstrom.
+    sigma : ndarray, shape of ``offset``
+        Gaussian standard deviation, Angstrom.
+    gamma : ndarray, shape of ``offset``
+        Lorentzian half width at half maximum, Angstrom.
+    core : float
+        Gaussian widths within which the profile is evaluated exactly.
+
+    Returns
+    -------
+    ndarray, shape of ``offset``
+        Unit-area profile, 1/Angstrom.
+    """
     x2, g2 = offset**2, gamma**2
     out = gamma / np.pi / (x2 + g2) * (1.0 + sigma**2 * (3 * x2 - g2) / (x2 + g2) ** 2)
     inner = np.abs(offset) < core * sigma
@@ -95,7 +160,20 @@ def voigt(offset: np.ndarray, sigma: np.ndarray, gamma: np.ndarray, core: float 
 
 
 def planck(wave: np.ndarray, temperature: np.ndarray) -> np.ndarray:
-    """Planck intensity B_lambda (erg/s/cm^2/A/sr) at ``wave`` (A, last axis) and ``temperature`` (K, first axis)."""
+    """Planck intensity B_lambda.
+
+    Parameters
+    ----------
+    wave : array_like, shape (n_wave,)
+        Wavelengths, Angstrom.
+    temperature : array_like, shape (n_depth,)
+        Temperatures, K.
+
+    Returns
+    -------
+    ndarray, shape (n_depth, n_wave)
+        B_lambda, erg/s/cm^2/A/sr.
+    """
     h, c, k = const.h.cgs.value, C_CGS, const.k_B.cgs.value
     lam = np.asarray(wave, dtype=float)[None, :] * 1e-8
     t = np.asarray(temperature, dtype=float)[:, None]
@@ -103,14 +181,40 @@ def planck(wave: np.ndarray, temperature: np.ndarray) -> np.ndarray:
 
 
 def optical_depth(opacity: np.ndarray, column_mass: np.ndarray) -> np.ndarray:
-    """Optical depth (n_depth, n_wave) from opacity per gram, trapezoid in column mass, tau = kappa m at the top."""
+    """Optical depth from opacity per gram: trapezoid in column mass, tau = kappa m at the top layer.
+
+    Parameters
+    ----------
+    opacity : ndarray, shape (n_depth, n_wave)
+        Opacity, cm^2/g.
+    column_mass : ndarray, shape (n_depth,)
+        Mass column above each layer, g cm^-2, increasing inward.
+
+    Returns
+    -------
+    ndarray, shape (n_depth, n_wave)
+        Optical depth, dimensionless.
+    """
     dm = np.diff(column_mass)[:, None]
     steps = 0.5 * (opacity[1:] + opacity[:-1]) * dm
     return np.concatenate([opacity[:1] * column_mass[0], opacity[:1] * column_mass[0] + np.cumsum(steps, axis=0)])
 
 
 def emergent_flux(tau: np.ndarray, source: np.ndarray) -> np.ndarray:
-    """Surface flux 2 pi int I(mu) mu dmu for piecewise-linear source functions (n_depth, n_wave) -> (n_wave,)."""
+    """Surface flux 2 pi int I(mu) mu dmu for piecewise-linear source functions (3-point Gauss-Legendre in mu).
+
+    Parameters
+    ----------
+    tau : ndarray, shape (n_depth, n_wave)
+        Optical depth, strictly increasing inward.
+    source : ndarray, shape (n_depth, n_wave)
+        Source function, e.g. B_lambda in erg/s/cm^2/A/sr.
+
+    Returns
+    -------
+    ndarray, shape (n_wave,)
+        Surface flux, in the units of ``source`` times sr (erg/s/cm^2/A for B_lambda).
+    """
     slope = np.diff(source, axis=0) / np.diff(tau, axis=0)
     flux = np.zeros(tau.shape[1])
     for mu, weight in zip(MU, MU_WEIGHTS):
@@ -128,6 +232,16 @@ def standard_depths(atmosphere: Atmosphere) -> Atmosphere:
     opacity reproduce them within 0.03 dex where C3K has models). Integrating dm = dtau / kappa_Ross on that grid
     keeps the column mass increasing even in the extrapolated hot, low-gravity corner (T_eff >~ 6000 K, log g <~ 1),
     where the emulated column mass steps backward in the deep layers.
+
+    Parameters
+    ----------
+    atmosphere : Atmosphere
+        An emulated atmosphere (80 layers).
+
+    Returns
+    -------
+    Atmosphere
+        A copy with the new ``column_mass`` (g cm^-2), same top value; the other columns unchanged.
     """
     tau = 10.0 ** (STANDARD_LOG_TAU_TOP + STANDARD_LOG_TAU_STEP * np.arange(atmosphere.column_mass.size))
     inverse = 1.0 / atmosphere.rosseland_opacity
@@ -137,7 +251,24 @@ def standard_depths(atmosphere: Atmosphere) -> Atmosphere:
 
 
 def tio_optical_depth(wave: np.ndarray, teff: float, logg: float, mh: float) -> np.ndarray:
-    """Approximate TiO band optical depth (no molecular line data; a labelled approximation below ~4200 K)."""
+    """Approximate TiO band optical depth (no molecular line data; a labelled approximation below ~4200 K).
+
+    Parameters
+    ----------
+    wave : ndarray, shape (n_wave,)
+        Wavelengths, Angstrom.
+    teff : float
+        Effective temperature, K.
+    logg : float
+        log10 surface gravity (cgs).
+    mh : float
+        [M/H], dex.
+
+    Returns
+    -------
+    ndarray, shape (n_wave,)
+        Band optical depth, dimensionless (0 blueward of the first band head).
+    """
     bands = np.zeros_like(wave)
     for head, strength in TIO_BAND_HEADS:
         red = wave >= head
@@ -151,6 +282,7 @@ class Synthesizer:
     Parameters
     ----------
     settings : SynthesisSettings
+        Wavelength grid, microturbulence, line wings, TiO.
     lines : LineList, optional
         Atomic lines (the packaged Gaia-ESO list by default); the hydrogen Paschen lines are always added.
     """
@@ -188,6 +320,21 @@ class Synthesizer:
         opacity there would (same LTE source function), so the weak-line depression is ``sum_d x_d R_d`` with
         ``R_d`` the response of the continuum flux to the opacity of layer d. Saturated lines are overestimated;
         the number is used to drop lines that never matter.
+
+        Parameters
+        ----------
+        teff, logg, mh : float
+            Effective temperature (K), log10 surface gravity (cgs), [M/H] (dex).
+
+        Returns
+        -------
+        ndarray, shape (n_lines,)
+            Weak-line equivalent widths, Angstrom.
+
+        Raises
+        ------
+        ValueError
+            If the labels lie outside the atmosphere emulator's range.
         """
         atmosphere, gas, lines, coarse_kappa = self._setup(teff, logg, mh, None)
         m = atmosphere.column_mass
@@ -208,6 +355,22 @@ class Synthesizer:
 
         Lines are followed to where their wings fall below ``wing_threshold`` times the continuum opacity, and only
         in the layers above continuum optical depth ``FORMATION_DEPTH`` (deeper ones add < exp(-30) to the flux).
+
+        Parameters
+        ----------
+        lines : LineList
+            The lines to add.
+        gas : Gas
+            Populations of the atmosphere (:func:`~.opacity.gas_state`).
+        coarse_kappa : ndarray, shape (n_depth, n_coarse)
+            Continuum opacity on ``self.coarse_wave``, cm^2/g.
+        tau_cont : ndarray, shape (n_depth, n_coarse)
+            Continuum optical depth on ``self.coarse_wave``.
+
+        Returns
+        -------
+        ndarray, shape (n_depth, n_wave)
+            Line opacity, cm^2/g; zero below the formation depth.
         """
         s = self.settings
         opacity = line_opacity(lines, gas, s.microturbulence)
@@ -252,13 +415,14 @@ class Synthesizer:
         Parameters
         ----------
         teff, logg, mh : float
-            Effective temperature (K), log10 surface gravity (cgs), [M/H].
+            Effective temperature (K), log10 surface gravity (cgs), [M/H] (dex).
         select : bool array over ``self.lines``, optional
             Synthesize only these lines (no TiO then), e.g. to measure one line's equivalent width.
 
         Returns
         -------
-        flux, continuum : (n_wave,) arrays
+        flux, continuum : ndarray, shape (n_wave,)
+            Surface flux with lines and without, erg/s/cm^2/A.
 
         Raises
         ------
@@ -283,10 +447,22 @@ class Synthesizer:
 
         Every line of the list within 0.01 A of a given wavelength counts (isotopic and fine-structure components).
 
+        Parameters
+        ----------
+        teff, logg, mh : float
+            Effective temperature (K), log10 surface gravity (cgs), [M/H] (dex).
+        wavelengths : iterable of float
+            Air wavelengths of the lines, Angstrom.
+
+        Returns
+        -------
+        float
+            Equivalent width, Angstrom.
+
         Raises
         ------
         ValueError
-            If a wavelength matches no line of the list.
+            If a wavelength matches no line of the list, or the labels lie outside the atmosphere emulator's range.
         """
         select = np.zeros(len(self.lines), dtype=bool)
         for w in wavelengths:
@@ -318,6 +494,7 @@ def gravity_response_by_species(synthesizer: Synthesizer, teff: float, logg: flo
     Parameters
     ----------
     synthesizer : Synthesizer
+        The synthesis (its wavelengths are convolved to the MR grid).
     teff, logg, mh : float
         The star; ``logg +- step`` must lie inside the atmosphere emulator's range.
     species : sequence of str
@@ -327,7 +504,14 @@ def gravity_response_by_species(synthesizer: Synthesizer, teff: float, logg: flo
 
     Returns
     -------
-    dict of label -> (4096,) array, per dex. Blends make the parts add up to the whole only approximately.
+    dict of str -> ndarray, shape (4096,)
+        Species label (and ``"other"``) -> response of the normalized flux, per dex. Blends make the parts add up
+        to the whole only approximately.
+
+    Raises
+    ------
+    ValueError
+        If ``logg +- step`` or the other labels lie outside the atmosphere emulator's range.
     """
     from ..instrument import lsf_matrix
 

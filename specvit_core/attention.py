@@ -1,0 +1,80 @@
+"""Where the transformers look (paper Figure 10): CLS attention on the tokens, beside the log g information there.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+
+from . import runs
+from .fisher import LOGG, ceiling_axes, normalized_jacobian, normalized_sigma
+
+
+@torch.no_grad()
+def cls_attention(run_dir, flux: np.ndarray, wave: np.ndarray) -> pd.DataFrame:
+    """CLS-to-patch attention of a transformer or hybrid run, averaged over layers, heads and spectra.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        A run whose network has ``attention_maps`` (every transformer and hybrid).
+    flux : ndarray, shape (N, L)
+        Spectra (noisy, median-normalized) to average over.
+    wave : ndarray, shape (L,)
+        Wavelengths of the pixels in Angstrom.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per token: ``wave_start``, ``wave_end``, ``wave_center`` of the pixels the token's tokenizer
+        kernel covers, and ``attention`` normalized to a maximum of 1.
+
+    Raises
+    ------
+    ValueError
+        The run's network has no attention (the BiLSTM and the CNNs).
+    FileNotFoundError
+        The run has no ``best.pt``.
+    """
+    model, ckpt = runs.load_model(run_dir)
+    config = ckpt["model_config"]
+    if not hasattr(model, "attention_maps"):
+        raise ValueError(f"{config['name']!r} has no attention layers; choose a transformer or hybrid run")
+    maps = model.attention_maps(torch.from_numpy(np.ascontiguousarray(flux, dtype=np.float32)))
+    weights = torch.stack([m[:, :, 0, 1:] for m in maps]).mean(dim=(0, 1, 2)).numpy()  # (N_tokens,)
+    patch = 16 if config.get("tokenizer") == "convstem" else config["patch_size"]
+    stride = 16 if config.get("tokenizer") == "convstem" else (config.get("stride") or patch)
+    start = np.arange(len(weights)) * stride
+    end = np.minimum(start + patch, len(wave)) - 1
+    return pd.DataFrame(dict(wave_start=wave[start], wave_end=wave[end], wave_center=0.5 * (wave[start] + wave[end]),
+                             attention=weights / weights.max()))
+
+
+def logg_information_by_token(grid, attention: pd.DataFrame, mag: float = 21.5, stride: int = 2) -> np.ndarray:
+    """Where the spectra carry log g information, on the tokens of :func:`cls_attention`.
+
+    Parameters
+    ----------
+    grid : TemplateGrid
+        The simulator's templates.
+    attention : pandas.DataFrame
+        The output of :func:`cls_attention` (its ``wave_start`` and ``wave_end`` define the tokens).
+    mag : float
+        i-band magnitude of the noise.
+    stride : int
+        Use every ``stride``-th node of the ceiling grid (chapter 6).
+
+    Returns
+    -------
+    ndarray, shape (N_tokens,)
+        The per-pixel Fisher information (dx/dlog g)^2 / sigma^2 of the median-normalized templates, averaged over
+        the nodes, summed over each token's pixels, normalized to a maximum of 1.
+    """
+    axes = ceiling_axes(grid, stride=stride)
+    _, _, jac = normalized_jacobian(grid, axes)
+    sigma, _ = normalized_sigma(grid, axes, mag)
+    per_pixel = np.mean(jac[:, :, LOGG] ** 2 / sigma ** 2, axis=0)
+    lo = np.searchsorted(grid.wave, attention.wave_start.to_numpy())
+    hi = np.searchsorted(grid.wave, attention.wave_end.to_numpy(), side="right")
+    info = np.array([per_pixel[a:b].sum() for a, b in zip(lo, hi)])
+    return info / info.max()

@@ -1,0 +1,151 @@
+"""The embedded template grid: every BOSZ node synthesized (:mod:`.synthesis`), convolved to the MR arm and cached.
+
+The cache file ``data/cache/embedded_<key>.h5`` is keyed on the synthesis settings, the axes and a fingerprint of
+the synthesis code and its packaged data, so that a change to the physics rebuilds the grid and nothing else does.
+"""
+from __future__ import annotations
+
+import ast
+import functools
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ..config import cache_dir as default_cache_dir
+from ..instrument import lsf_matrix, mr_wavelength
+from .atmosphere import DATA_FILE as ATMOSPHERE_DATA_FILE
+from .atomic import LINE_LIST_PATH, PARTITION_FUNCTION_PATH
+from .synthesis import SynthesisSettings, Synthesizer
+from .templates import AXES, BOSZ_AXES, GRID_FORMAT_VERSION, TemplateGrid
+
+SYNTHESIS_MODULES = ("atmosphere", "atomic", "opacity", "synthesis")  # the code of the fingerprint, in its order
+
+
+def _code_without_docs(path: Path) -> str:
+    """The syntax tree of a module without its docstrings (comments are not part of it)."""
+    tree = ast.parse(Path(path).read_text())
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
+                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree)
+
+
+def synthesis_fingerprint() -> str:
+    """SHA-256 of the synthesis code (docstrings and comments aside) and its packaged data.
+
+    A change to either rebuilds cached grids.
+
+    Returns
+    -------
+    str
+        64 hex digits.
+    """
+    digest = hashlib.sha256()
+    for name in SYNTHESIS_MODULES:
+        digest.update(_code_without_docs(Path(__file__).with_name(f"{name}.py")).encode())
+    for path in (LINE_LIST_PATH, PARTITION_FUNCTION_PATH, ATMOSPHERE_DATA_FILE):
+        digest.update(Path(path).read_bytes())
+    return digest.hexdigest()
+
+
+def _grid_key(settings: SynthesisSettings, axes: dict) -> str:
+    """Cache key: the synthesis settings, the axes and the fingerprint of the synthesis code and data."""
+    payload = json.dumps(
+        {"settings": settings.to_dict(), "axes": {a: np.asarray(axes[a]).tolist() for a in AXES},
+         "v": GRID_FORMAT_VERSION, "synthesis": synthesis_fingerprint()},
+        sort_keys=True,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+@functools.cache
+def _synthesizer_and_lsf(settings: SynthesisSettings) -> tuple[Synthesizer, object]:
+    """One synthesizer and MR line-spread matrix per worker process."""
+    synthesizer = Synthesizer(settings)
+    return synthesizer, lsf_matrix(synthesizer.wave)
+
+
+def _embedded_row(settings: SynthesisSettings, teff: float, logg: float, mh_nodes) -> np.ndarray:
+    """Flux and continuum (n_M, 2, n_pix) of the nodes at one (T_eff, log g), convolved to the MR arm."""
+    synthesizer, matrix = _synthesizer_and_lsf(settings)
+    return np.asarray([[matrix @ a for a in synthesizer.spectrum(teff, logg, mh)] for mh in mh_nodes],
+                      dtype=np.float32)
+
+
+def build_embedded_grid(settings: SynthesisSettings = SynthesisSettings(), axes: dict | None = None,
+                        progress: bool = True, workers: int | None = None) -> TemplateGrid:
+    """Synthesize every grid node (:class:`~.synthesis.Synthesizer`) and convolve it to the MR arm.
+
+    The processes (one per core) take one (T_eff, log g) row of [M/H] nodes at a time; about 0.5-1 s per node on
+    one core.
+
+    Parameters
+    ----------
+    settings : SynthesisSettings
+        Synthesis settings (resolution, line-strength cut, ...).
+    axes : dict, optional
+        Node values per axis of ``AXES`` (default ``BOSZ_AXES``).
+    progress : bool
+        Show a progress bar.
+    workers : int, optional
+        Number of processes (default: one per core, at most one per row).
+
+    Returns
+    -------
+    TemplateGrid
+        With ``meta`` holding the synthesis settings and :func:`synthesis_fingerprint`.
+    """
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    axes = {a: np.asarray(v, dtype=float) for a, v in (axes or BOSZ_AXES).items()}
+    wave = mr_wavelength()
+    shape = tuple(len(axes[a]) for a in AXES) + (len(wave),)
+    flux = np.empty(shape, dtype=np.float32)
+    continuum = np.empty(shape, dtype=np.float32)
+    rows = [(i, j) for i in range(shape[0]) for j in range(shape[1])]
+    workers = workers or min(os.cpu_count() or 1, len(rows))
+    with tqdm(total=int(np.prod(shape[:3])), desc="embedded template grid", unit="node", disable=not progress) as bar:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = {pool.submit(_embedded_row, settings, axes["T_eff"][i], axes["log_g"][j], axes["M_H"]): (i, j)
+                       for i, j in rows}
+            for future in as_completed(futures):
+                i, j = futures[future]
+                row = future.result()
+                flux[i, j], continuum[i, j] = row[:, 0], row[:, 1]
+                bar.update(shape[2])
+    return TemplateGrid(axes=axes, wave=wave, flux=flux, continuum=continuum, source="embedded",
+                        meta={"synthesis": settings.to_dict(), "fingerprint": synthesis_fingerprint()})
+
+
+def embedded_grid(settings: SynthesisSettings = SynthesisSettings(), axes: dict | None = None,
+                  cache_dir: Path | None = None, progress: bool = True) -> TemplateGrid:
+    """The embedded template grid, synthesized once and cached as HDF5 under ``cache_dir``.
+
+    Parameters
+    ----------
+    settings, axes, progress
+        As :func:`build_embedded_grid`.
+    cache_dir : Path, optional
+        Folder of the cache file ``embedded_<key>.h5`` (default ``config.cache_dir()``, i.e. ``data/cache``).
+
+    Returns
+    -------
+    TemplateGrid
+        The grid, read from the cache or built with :func:`build_embedded_grid`; ``meta["key"]`` names the cache
+        file when built.
+    """
+    axes = axes or BOSZ_AXES
+    key = _grid_key(settings, axes)
+    path = Path(cache_dir or default_cache_dir()) / f"embedded_{key}.h5"
+    if path.exists():
+        return TemplateGrid.load(path)
+    grid = build_embedded_grid(settings, axes, progress=progress)
+    grid.meta["key"] = f"embedded_{key}"
+    grid.save(path)
+    return grid
