@@ -32,7 +32,6 @@ grid_source = "embedded"  # or the path of a folder of BOSZ files
 seed = 0
 
 # %%
-import json
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -40,8 +39,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from specvit_core import fisher, noise, paper, simulate
-from specvit_core.config import data_dir, get_profile
-from specvit_core.data import read_split
+from specvit_core.data import read_manifest, read_split
 from specvit_core.instrument import MR_N_PIXELS, MR_WAVE_MAX, MR_WAVE_MIN, convolve_to_mr, resolving_power
 from specvit_core.report import profile_banner
 from specvit_core.spectra import load_grid, synthesis
@@ -267,7 +265,7 @@ plt.tight_layout()
 # %%
 dataset = simulate.ensure_dataset(profile, grid=grid if grid_source != "embedded" else None)
 splits = {name: read_split(dataset, name) for name in ("train", "val", "test")}
-manifest = json.loads((dataset / "manifest.json").read_text())
+manifest = read_manifest(dataset)
 display(pd.DataFrame(manifest["files"]).T[["split", "n", "sha256"]])
 
 # %%

@@ -32,7 +32,6 @@ profile = os.environ.get("SPECVIT_PROFILE", "quick")  # smoke | quick | cpu | pa
 recompute = False  # refit even when runs/<profile>/<baseline>/ holds results made with the same settings
 
 # %%
-import json
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -40,7 +39,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from specvit_core import baselines, metrics, paper, runs, simulate, tables
-from specvit_core.data import read_split
+from specvit_core.data import read_manifest, read_split
 from specvit_core.report import profile_banner
 from specvit_core.spectra import load_grid
 from specvit_core.template_fit import template_fit
@@ -57,7 +56,7 @@ display(Markdown(profile_banner(profile)))
 
 # %%
 dataset = simulate.ensure_dataset(profile)
-manifest = json.loads((dataset / "manifest.json").read_text())
+manifest = read_manifest(dataset)
 display(pd.DataFrame(manifest["files"]).T[["split", "n"]].groupby("split", sort=False).sum())
 
 # %% [markdown]

@@ -33,7 +33,6 @@ arch = "convstem_lstm"  # any name of `specvit models`
 epochs = None  # None: the profile's epochs
 
 # %%
-import json
 
 import matplotlib.pyplot as plt
 import numpy as np

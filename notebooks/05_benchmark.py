@@ -38,7 +38,6 @@ archs = None  # architectures to train for the main comparison; None: the profil
 reference = "lightgbm"  # the baseline the best network is tested against (Tables 9 and 18)
 
 # %%
-import json
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -51,7 +50,7 @@ from specvit_core import benchmark, metrics, runs, tables
 from specvit_core.attention import cls_attention, logg_information_by_token
 from specvit_core.baselines import run_baselines
 from specvit_core.config import get_profile
-from specvit_core.data import fixed_noisy, read_split
+from specvit_core.data import fixed_noisy, read_manifest, read_split
 from specvit_core.report import plateau_warning, profile_banner
 from specvit_core.simulate import ensure_dataset
 from specvit_core.spectra import load_grid
@@ -301,7 +300,7 @@ shown = max(attentive, key=lambda n: table.loc[n, "r2"])
 test = read_split(dataset, "test", max_rows=256)
 noisy = fixed_noisy(test.flux, test.error)  # the inputs the network is scored on
 attention = cls_attention(run_dirs[shown], noisy, test.wave)
-grid = load_grid(json.loads((dataset / "manifest.json").read_text())["config"]["grid"])
+grid = load_grid(read_manifest(dataset)["config"]["grid"])
 information = logg_information_by_token(grid, attention)
 rho = spearmanr(attention.attention, information).statistic
 glue("attention_model", shown, display=False)

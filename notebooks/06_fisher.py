@@ -36,7 +36,6 @@ low_mag = 22.5  # the lowest-SNR bin of Table 13 (section 6.6)
 
 # %%
 import time
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np

@@ -13,7 +13,6 @@ Template fitting (appendix H, :mod:`specvit_core.template_fit`) works on the noi
 """
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -27,7 +26,7 @@ from sklearn.preprocessing import StandardScaler
 
 from . import runs
 from .config import data_dir, get_profile, runs_dir
-from .data import FIXED_NOISE_SEED, fixed_noisy, lock_test_split, read_split
+from .data import FIXED_NOISE_SEED, fixed_noisy, lock_test_split, read_manifest, read_split
 from .metrics import check_arrays, mae, r2, regression_metrics
 from .noise import noisy_spectrum
 from .spectra import AXES, TemplateGrid, load_grid
@@ -184,8 +183,7 @@ def label_bounds(dataset_dir) -> dict:
     json.JSONDecodeError
         A manifest that is not JSON.
     """
-    manifest = Path(dataset_dir) / "manifest.json"
-    config = json.loads(manifest.read_text()).get("config", {}) if manifest.is_file() else {}
+    config = read_manifest(dataset_dir, required=False).get("config", {})
     ranges = zip(AXES, ("teff_range", "logg_range", "mh_range"))
     return {a: tuple(config[k]) for a, k in ranges if k in config}
 
@@ -238,8 +236,7 @@ def run_baselines(profile: str, baselines=BASELINES, *, dataset_dir=None, runs_r
     p = get_profile(profile)
     dataset_dir = Path(dataset_dir or data_dir(profile)).resolve()
     runs_root = Path(runs_root or runs_dir(profile))
-    manifest_path = dataset_dir / "manifest.json"
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    manifest = read_manifest(dataset_dir, required=False)
     configs = _configs(p.name, dataset_dir, manifest, label, n_augment, seed, max_train)
     n_jobs = n_jobs or os.cpu_count() or 1
     results, test = {}, None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,7 @@ WAVE_KEY = "spectrumdataset/wave"
 FLUX_KEY = "dataset/arrays/flux/value"
 ERROR_KEY = "dataset/arrays/error/value"
 PARAMS_KEY = "dataset/params"
+MANIFEST = "manifest.json"  # the dataset's description: configuration, grid identity, files with sizes and SHA-256
 FIXED_NOISE_SEED = 42  # validation and test noise (methods draft, section 3.4)
 
 _test_locked = contextvars.ContextVar("test_locked", default=False)
@@ -178,6 +180,34 @@ def _storable(table: np.ndarray) -> np.ndarray:
         return table
     return table.astype([(k, f"S{table.dtype[k].itemsize // 4}" if table.dtype[k].kind == "U" else table.dtype[k])
                          for k in names])
+
+
+def read_manifest(dataset_dir, required: bool = True) -> dict:
+    """The ``manifest.json`` of a dataset folder (written by :func:`specvit_core.simulate.generate_dataset`).
+
+    Parameters
+    ----------
+    dataset_dir : str or Path
+    required : bool
+        When False, a folder without a manifest gives ``{}`` (a dataset from elsewhere).
+
+    Returns
+    -------
+    dict
+        ``config`` (the SimulationConfig), ``grid``, ``grid_meta``, ``specvit_core`` version and ``files``
+        (name -> split, n, spawn_key, sha256).
+
+    Raises
+    ------
+    FileNotFoundError
+        No manifest and ``required`` is True.
+    """
+    path = Path(dataset_dir) / MANIFEST
+    if not path.is_file():
+        if required:
+            raise FileNotFoundError(f"No {MANIFEST} in {str(dataset_dir)!r}: not a dataset made by specvit simulate")
+        return {}
+    return json.loads(path.read_text())
 
 
 def split_files(dataset_dir, split: str) -> list[Path]:

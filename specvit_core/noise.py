@@ -32,6 +32,7 @@ from astropy import constants as const
 from scipy.interpolate import BSpline
 
 from .instrument import MR_WAVE_MAX, MR_WAVE_MIN, lsf_sigma, mr_wavelength
+from .spectra.synthesis import planck
 
 # --------------------------------------------------------------------------------------------------------------
 # Observing conditions (paper Table 2)
@@ -453,8 +454,8 @@ def _mr_tables():
     # moonlight: B_moon = 1 nL in V is f_nu = 10^(-0.4 (V + 48.6)) per arcsec^2 with V = (20.7233 - ln(B / 34.08))
     # / 0.92104 (Krisciunas & Schaefer 1991); sunlight colour times lambda^-4 (Rayleigh) or lambda^-1.3 (Mie)
     flam_v = 10.0 ** (-0.4 * 48.6) * np.exp(-20.7233) / 34.08 * C_ANGSTROM / 5500.0**2
-    planck = (5500.0 / wave) ** 5 * np.expm1(1.4388e8 / (5500.0 * T_SUN)) / np.expm1(1.4388e8 / (wave * T_SUN))
-    moon = [flam_v * planck * (wave / 5500.0) ** -p * photons for p in (4.0, 1.3)]  # e-/s per nL arcsec^2
+    sun_colour = planck(wave, [T_SUN])[0] / planck([5500.0], [T_SUN])[0, 0]  # B_lambda relative to V
+    moon = [flam_v * sun_colour * (wave / 5500.0) ** -p * photons for p in (4.0, 1.3)]  # e-/s per nL arcsec^2
     sky = np.stack([sky_rate(wave), *moon])  # (3, L): dark sky, Rayleigh and Mie moonlight
     # Background variance (1 + a) S + b S^2 + e (dS/dpix)^2 is a quadratic form in the three sky components, so
     # it is one matrix product with this basis: (3 + 9, L)

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from . import __version__, files, paper
 from .config import LABEL_RANGES, get_profile
-from .data import SpectraWriter
+from .data import MANIFEST, SpectraWriter, read_manifest
 from .noise import draw_conditions, median_normalize, observe
 from .spectra.grid import load_grid
 from .spectra.templates import TemplateGrid
@@ -315,7 +315,7 @@ def generate_dataset(out_dir: str | Path, config: SimulationConfig, grid: Templa
         If the configured label ranges leave the template grid.
     """
     out_dir = Path(out_dir)
-    final, partial = out_dir / "manifest.json", out_dir / ".manifest.partial.json"
+    final, partial = out_dir / MANIFEST, out_dir / ".manifest.partial.json"
     done = {}
     if final.exists() and not overwrite:
         raise FileExistsError(f"{out_dir} already holds a dataset (manifest.json); pass overwrite=True "
@@ -431,9 +431,8 @@ def ensure_dataset(profile: str, out_dir: str | Path | None = None, grid: Templa
     config = SimulationConfig.from_profile(profile, **overrides)
     out_dir = Path(out_dir or data_dir(profile))
     grid = grid if grid is not None else load_grid(config.grid, progress=progress)
-    manifest = out_dir / "manifest.json"
-    if manifest.exists():
-        existing = json.loads(manifest.read_text())
+    existing = read_manifest(out_dir, required=False)
+    if existing:
         if existing["config"] != config.to_dict() or existing["grid_meta"] != grid.meta:
             raise FileExistsError(
                 f"{out_dir} holds a dataset made with another configuration or template grid; remove the folder "
