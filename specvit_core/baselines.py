@@ -31,6 +31,7 @@ from .metrics import check_arrays, mae, r2, regression_metrics
 from .noise import noisy_spectrum
 from .spectra import AXES, TemplateGrid, load_grid
 from .template_fit import template_fit
+from .verify import check_contract
 
 BASELINES = ("ridge", "lightgbm", "template")
 FAMILY = {"ridge": "linear", "lightgbm": "GBDT", "template": "physics"}  # the paper's Table 3 families
@@ -228,7 +229,7 @@ def run_baselines(profile: str, baselines=BASELINES, *, dataset_dir=None, runs_r
     ------
     ValueError
         An unknown baseline or profile; a template grid other than the dataset's (its manifest's ``grid_meta``)
-        or with other wavelengths.
+        or with other wavelengths; a dataset that violates its contract (:func:`specvit_core.verify.check_contract`).
     """
     unknown = [b for b in baselines if b not in BASELINES]
     if unknown or not baselines:
@@ -236,8 +237,9 @@ def run_baselines(profile: str, baselines=BASELINES, *, dataset_dir=None, runs_r
     p = get_profile(profile)
     dataset_dir = Path(dataset_dir or data_dir(profile)).resolve()
     runs_root = Path(runs_root or runs_dir(profile))
+    manifest_sha256 = check_contract(dataset_dir)  # appendix K, before any data is read
     manifest = read_manifest(dataset_dir, required=False)
-    configs = _configs(p.name, dataset_dir, manifest, label, n_augment, seed, max_train)
+    configs = _configs(p.name, dataset_dir, manifest, manifest_sha256, label, n_augment, seed, max_train)
     n_jobs = n_jobs or os.cpu_count() or 1
     results, test = {}, None
     for name in baselines:
@@ -269,10 +271,10 @@ def run_baselines(profile: str, baselines=BASELINES, *, dataset_dir=None, runs_r
     return pd.DataFrame.from_dict(results, orient="index").rename_axis("arch")
 
 
-def _configs(profile: str, dataset_dir: Path, manifest: dict, label: str, n_augment: int, seed: int,
-             max_train: int | None) -> dict:
-    """The ``config.json`` of every baseline's run (what the cache compares)."""
-    base = dict(profile=profile, dataset_dir=str(dataset_dir), label=label)
+def _configs(profile: str, dataset_dir: Path, manifest: dict, manifest_sha256: str | None, label: str,
+             n_augment: int, seed: int, max_train: int | None) -> dict:
+    """The ``config.json`` of every baseline's run (what the cache compares: a regenerated dataset is refitted)."""
+    base = dict(profile=profile, dataset_dir=str(dataset_dir), manifest_sha256=manifest_sha256, label=label)
     learned = dict(n_augment=n_augment, seed=seed, val_noise_seed=FIXED_NOISE_SEED)
     if max_train is not None:
         learned["max_train"] = int(max_train)

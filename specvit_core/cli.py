@@ -1,4 +1,4 @@
-"""The ``specvit`` command: simulate, models, train, baselines, benchmark, book."""
+"""The ``specvit`` command: simulate, verify, models, train, baselines, benchmark, book."""
 from __future__ import annotations
 
 import argparse
@@ -22,6 +22,16 @@ def _simulate(args: argparse.Namespace) -> int:
     manifest = generate_dataset(out, config, overwrite=args.overwrite)
     print(f"wrote {sum(f['n'] for f in manifest['files'].values())} spectra to {out}")
     return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from .verify import verify_dataset, verify_runs
+
+    report = verify_dataset(args.data or data_dir(args.profile), hashes=not args.no_hashes)
+    if args.runs:
+        report.findings += verify_runs(args.runs).findings
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.format())
+    return 0 if report.ok else 1
 
 
 def _models(args: argparse.Namespace) -> int:
@@ -135,8 +145,26 @@ def _add_train_parser(sub, profiles: list[str]) -> None:
     train.set_defaults(func=_train)
 
 
+def _add_verify_parser(sub, profiles: list[str]) -> None:
+    ver = sub.add_parser(
+        "verify", help="check a dataset folder against its manifest (the data contract)",
+        description="Check a dataset folder against its manifest.json (paper appendix K): no unlisted HDF5 file "
+        "(e.g. a stale train shard of an earlier generation), no listed file missing, row counts and split "
+        "attributes as listed, SHA-256 as listed (cached in .verify_cache.json), and no spectrum repeated within "
+        "or across train/val/test. Exit status 0 when the contract holds, 1 when it does not.")
+    where = ver.add_mutually_exclusive_group()
+    where.add_argument("--profile", default=DEFAULT_PROFILE, choices=profiles,
+                       help="verify the profile's dataset, data/<profile> (default: %(default)s)")
+    where.add_argument("--data", type=Path, help="verify this dataset folder")
+    ver.add_argument("--no-hashes", action="store_true", help="skip the SHA-256 comparison")
+    ver.add_argument("--runs", type=Path, help="also check that the evaluated runs under RUNS still point at "
+                     "the data they recorded (their dataset's manifest SHA-256)")
+    ver.add_argument("--json", action="store_true", help="print the report as JSON")
+    ver.set_defaults(func=_verify)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The ``specvit`` argument parser, with the subcommands simulate, grid, models, train, baselines, benchmark, book.
+    """The ``specvit`` argument parser: subcommands simulate, verify, grid, models, train, baselines, benchmark, book.
 
     Returns
     -------
@@ -163,6 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="HDF5 compression of flux and error (default none: fastest; gzip is ~37%% smaller)")
     sim.add_argument("--overwrite", action="store_true", help="replace an existing dataset")
     sim.set_defaults(func=_simulate)
+
+    _add_verify_parser(sub, profiles)
 
     grid = sub.add_parser("grid", help="synthesize (or reuse) the embedded template grid",
                           description="Synthesize the embedded LTE template grid on the BOSZ axes once and cache it "
@@ -219,8 +249,9 @@ def main(argv: list[str] | None = None) -> int:
     Returns
     -------
     int
-        Exit status: 0 on success, 2 when the command failed with a ValueError, FileExistsError,
-        FileNotFoundError, PermissionError or TrainingDiverged (the message goes to stderr).
+        Exit status: 0 on success, 1 when ``specvit verify`` found a violation of the data contract, 2 when the
+        command failed with a ValueError, FileExistsError, FileNotFoundError, PermissionError or TrainingDiverged
+        (the message goes to stderr).
 
     Raises
     ------

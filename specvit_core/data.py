@@ -30,6 +30,8 @@ ERROR_KEY = "dataset/arrays/error/value"
 PARAMS_KEY = "dataset/params"
 MANIFEST = "manifest.json"  # the dataset's description: configuration, grid identity, files with sizes and SHA-256
 FIXED_NOISE_SEED = 42  # validation and test noise (methods draft, section 3.4)
+LABEL_COLUMNS = ("T_eff", "log_g", "M_H")  # the label columns checked where a params table has them
+_BLOCK = 4096  # rows checked at a time by check_values: bounds the memory of its masks
 
 _test_locked = contextvars.ContextVar("test_locked", default=False)
 
@@ -157,7 +159,8 @@ class SpectraWriter:
         Raises
         ------
         ValueError
-            If the shapes disagree, ``params`` is not a structured array, or the rows exceed ``n``.
+            If the shapes disagree, ``params`` is not a structured array, the rows exceed ``n``, or values break
+            the rules of :func:`check_values` (the file is then not written).
         """
         params, k = np.asarray(params), len(flux)
         if np.shape(flux) != (k, self.wave.size) or np.shape(error) != np.shape(flux) or params.shape != (k,):
@@ -167,6 +170,7 @@ class SpectraWriter:
             raise ValueError(f"params must be a structured array (one named field per column); got {params.dtype}")
         if self.rows + k > self.n:
             raise ValueError(f"{self.path}: appending {k} spectra to {self.rows} exceeds the {self.n} of the file")
+        check_values(self.path, flux, error, params, first_row=self.rows)
         self._flux[self.rows : self.rows + k] = flux
         self._error[self.rows : self.rows + k] = error
         self._params.append(params)
@@ -245,7 +249,7 @@ def split_files(dataset_dir, split: str) -> list[Path]:
 
 
 def _read_file(path: Path, split: str, n: int | None) -> SpectraSplit:
-    """The first ``n`` rows (all when None) of one HDF5 file, with its schema and split attribute checked."""
+    """The first ``n`` rows (all when None) of one HDF5 file, with its schema, split attribute and values checked."""
     with h5py.File(path, "r") as f:
         if f.attrs.get("split", split) != split:
             raise ValueError(f"{path}: the file says split={f.attrs['split']!r} but is read as {split!r}; "
@@ -265,12 +269,78 @@ def _read_file(path: Path, split: str, n: int | None) -> SpectraSplit:
     if flux.ndim != 2 or flux.shape[1] != wave.shape[0] or error.shape != flux.shape or len(params) != len(flux):
         raise ValueError(f"{path}: shapes disagree: wave {wave.shape}, flux {flux.shape}, error {error.shape}, "
                          f"params ({len(params)},); the rule is flux and error (N, len(wave)), params N rows")
-    for name, arr in (("flux", flux), ("error", error)):
-        bad = ~np.isfinite(arr).all(axis=1)
-        if bad.any():
-            raise ValueError(f"{path}: {name} has NaN/inf values in {bad.sum()} spectra (first row "
-                             f"{np.flatnonzero(bad)[0]}); every value must be finite")
+    check_values(path, flux, error, table)
     return SpectraSplit(wave, flux, error, params)
+
+
+def check_values(where, flux, error, params, first_row: int = 0) -> None:
+    """Refuse spectra that training cannot use: the rules every stored split obeys.
+
+    Rules: every flux value finite; every error value finite and > 0 (it scales the injected noise and weights
+    the fits); the median of every median-normalized spectrum positive (a negated or empty spectrum breaks it);
+    the label columns ``T_eff``, ``log_g``, ``M_H`` (those ``params`` has) numeric and finite.
+
+    Parameters
+    ----------
+    where : str or Path
+        The file, named in the message.
+    flux, error : ndarray, shape (N, L)
+        Clean normalized flux and its 1-sigma uncertainty.
+    params : numpy structured array (N,)
+        The params table.
+    first_row : int
+        Row of the file that row 0 of the arrays is (for the message).
+
+    Raises
+    ------
+    ValueError
+        At the first rule broken: ``"<file>: <field> has <k> bad values in <m> of <N> spectra (first bad row <r>,
+        value <v>); the rule is: <rule>"``.
+    """
+    flux, error = np.asarray(flux), np.asarray(error)
+    checks = [("flux", flux, np.isfinite, "flux must be finite"),
+              ("error", error, lambda a: np.isfinite(a) & (a > 0), "error must be finite and > 0")]
+    for name in (k for k in LABEL_COLUMNS if k in (params.dtype.names or ())):
+        if params.dtype[name].kind not in "iuf":
+            raise ValueError(f"{where}: label {name} has dtype {params.dtype[name]}; the rule is: labels "
+                             f"{', '.join(LABEL_COLUMNS)} must be numeric and finite")
+        checks.append((f"label {name}", params[name], np.isfinite,
+                       f"labels {', '.join(LABEL_COLUMNS)} must be numeric and finite"))
+    for field, values, ok, rule in checks:
+        bad = _bad_per_row(values, ok)
+        if bad.any():
+            row = np.atleast_1d(values[np.flatnonzero(bad)[0]])
+            _refuse(where, field, bad, first_row, row[~ok(row)][0], rule)
+    bad = _bad_per_row(flux, _positive_median)
+    if bad.any():
+        _refuse(where, "flux median", bad, first_row, np.median(flux[np.flatnonzero(bad)[0]]),
+                "median-normalized flux must have a positive median")
+
+
+def _bad_per_row(values: np.ndarray, ok) -> np.ndarray:
+    """How many values of each row of ``values`` break ``ok`` (an array -> bool array function), in row blocks."""
+    counts = np.zeros(len(values), dtype=np.int64)
+    for start in range(0, len(values), _BLOCK):
+        bad = ~ok(values[start:start + _BLOCK])
+        counts[start:start + _BLOCK] = np.count_nonzero(bad.reshape(len(bad), -1), axis=1)
+    return counts
+
+
+def _positive_median(flux: np.ndarray) -> np.ndarray:
+    """Whether each row of ``flux`` has a positive median; the median is computed only for rows where counting the
+    positive values leaves it open (exactly half of them positive)."""
+    positive = np.count_nonzero(flux > 0, axis=1)
+    ok = positive > flux.shape[1] / 2
+    open_ = np.flatnonzero(positive == flux.shape[1] / 2)
+    ok[open_] = np.median(flux[open_], axis=1) > 0
+    return ok
+
+
+def _refuse(where, field: str, bad: np.ndarray, first_row: int, value, rule: str) -> None:
+    """Raise the ValueError of :func:`check_values` for the per-row bad counts ``bad`` of ``field``."""
+    rows = np.flatnonzero(bad)
+    raise ValueError(f"{where}: {field} has {int(bad.sum())} bad values in {rows.size} of {bad.size} spectra "
+                     f"(first bad row {first_row + rows[0]}, value {float(value):.6g}); the rule is: {rule}")
 
 
 def read_split(dataset_dir, split: str, max_rows: int | None = None) -> SpectraSplit:
@@ -294,7 +364,9 @@ def read_split(dataset_dir, split: str, max_rows: int | None = None) -> SpectraS
     ------
     ValueError
         Unknown split, non-positive ``max_rows``, a file whose ``split`` attribute names another split, a
-        missing HDF5 dataset, shapes that disagree (also between shards), non-finite flux/error values.
+        missing HDF5 dataset, shapes that disagree (also between shards), values that break the rules of
+        :func:`check_values` (the message names the file, the field, the number of bad values, the first bad row
+        and the rule).
     FileNotFoundError
         Missing folder or split files.
     RuntimeError

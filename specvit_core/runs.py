@@ -2,7 +2,8 @@
 
 A run of a network (:mod:`specvit_core.train`) or a baseline (:mod:`specvit_core.baselines`) is a folder holding
 
-- ``config.json``: what was trained (for networks also ``model_config``, ``n_params``, ``dataset_dir``);
+- ``config.json``: what was trained (for networks also ``model_config``, ``n_params``, ``dataset_dir``) and on
+  which data: ``manifest_sha256``, the dataset's identity (:func:`specvit_core.verify.manifest_sha256`);
 - ``history.csv``: one row per epoch (networks), the validation curve (LightGBM) or the alpha scan (Ridge);
 - ``last.pt`` / ``best.pt``: checkpoints of a network (resume / the lowest validation MAE);
 - ``<split>_predictions.csv``: ``true``, ``pred`` and the spectra's parameters (``success`` for template fits);

@@ -8,6 +8,8 @@ noise every epoch. Train shards, validation and test draw from independent seeds
 from __future__ import annotations
 
 import json
+import os
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -25,6 +27,7 @@ LABELS = ("T_eff", "log_g", "M_H")
 CONDITIONS = ("seeing", "zenith_angle", "field_angle", "moon_zenith", "moon_target", "moon_phase")
 PARAM_FIELDS = LABELS + ("mag", "snr", "norm") + CONDITIONS
 CHUNK = 2000  # spectra simulated and written per step
+PARTIAL = ".manifest.partial.json"  # the manifest of the files written so far, while a dataset is being written
 COMPRESSION = {"none": {}, "lzf": {"compression": "lzf", "shuffle": True},
                "gzip": {"compression": "gzip", "compression_opts": 1, "shuffle": True}}
 
@@ -55,8 +58,10 @@ class SimulationConfig:
     Raises
     ------
     ValueError
-        Sizes or ``n_shards`` not positive integers, ``n_shards > n_train``, an unknown ``compression``, or a range
-        that is not a finite increasing pair.
+        A field of the wrong type or value, named with its value and the rule: sizes or ``n_shards`` not positive
+        integers, ``n_shards > n_train``, ``seed`` not an integer >= 0, a range that is not an increasing pair of
+        finite numbers, an unknown ``compression``, ``grid`` or ``profile`` not a non-empty str. Integer and range
+        fields are stored as ``int`` and tuples of ``float``.
     """
 
     n_train: int
@@ -73,18 +78,18 @@ class SimulationConfig:
     profile: str = field(default="custom")
 
     def __post_init__(self):
-        for name in ("n_train", "n_val", "n_test", "n_shards"):
+        for name in ("n_train", "n_val", "n_test", "n_shards", "seed"):
+            object.__setattr__(self, name, _integer(name, getattr(self, name), minimum=0 if name == "seed" else 1))
+        for name in ("mag_range", "teff_range", "logg_range", "mh_range"):
+            object.__setattr__(self, name, _pair(name, getattr(self, name)))
+        for name in ("grid", "profile"):
             value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or value <= 0:
-                raise ValueError(f"The {name} parameter, {value!r}, must be a positive integer")
-        if self.compression not in COMPRESSION:
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"The {name} parameter, {value!r}, must be a non-empty str")
+        if not isinstance(self.compression, str) or self.compression not in COMPRESSION:
             raise ValueError(f"The compression parameter, {self.compression!r}, must be one of {list(COMPRESSION)}")
         if self.n_shards > self.n_train:
             raise ValueError(f"n_shards ({self.n_shards}) must not exceed n_train ({self.n_train})")
-        for name in ("mag_range", "teff_range", "logg_range", "mh_range"):
-            lo, hi = getattr(self, name)
-            if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
-                raise ValueError(f"The {name} parameter, ({lo}, {hi}), must be an increasing (min, max) pair")
 
     @classmethod
     def from_dict(cls, d: dict) -> "SimulationConfig":
@@ -156,6 +161,23 @@ class SimulationConfig:
         """
         sizes = np.diff(np.linspace(0, self.n_train, self.n_shards + 1).round().astype(int))
         return [(f"train_{i:03d}", int(n)) for i, n in enumerate(sizes)] + [("val", self.n_val), ("test", self.n_test)]
+
+
+def _integer(name: str, value, minimum: int) -> int:
+    """``value`` as an int if it is an integer >= ``minimum`` (bool and float are refused), else ValueError."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
+        rule = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise ValueError(f"The {name} parameter, {value!r}, must be {rule}")
+    return int(value)
+
+
+def _pair(name: str, value) -> tuple[float, float]:
+    """``value`` as a (min, max) tuple of floats if it is an increasing pair of finite numbers, else ValueError."""
+    numbers = isinstance(value, (tuple, list, np.ndarray)) and len(value) == 2 and all(
+        isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) for v in value)
+    if not (numbers and np.isfinite(value).all() and value[0] < value[1]):
+        raise ValueError(f"The {name} parameter, {value!r}, must be an increasing (min, max) pair of finite numbers")
+    return float(value[0]), float(value[1])
 
 
 def check_within_grid(config: SimulationConfig, grid: TemplateGrid) -> None:
@@ -283,10 +305,13 @@ def generate_dataset(out_dir: str | Path, config: SimulationConfig, grid: Templa
                      overwrite: bool = False, progress: bool = True) -> dict:
     """Simulate a whole dataset (train shards, val, test) into ``out_dir`` and return its manifest.
 
-    Every file is written atomically (:mod:`~specvit_core.files`). An interrupted run resumes: files already recorded
-    in the progress file ``.manifest.partial.json`` (with matching checksums and configuration) are kept, temporary
-    files it left are removed. A finished dataset (one with ``manifest.json``) or a partial one made with another
-    configuration is never overwritten unless ``overwrite=True``.
+    Every file is written atomically (:mod:`~specvit_core.files`), and the lock file ``<out_dir>.lock`` (beside the
+    folder) keeps a second run from writing the same folder meanwhile. An interrupted run resumes: files already
+    recorded in the progress file ``.manifest.partial.json`` (with matching checksums and configuration) are kept,
+    temporary files it left are removed. A finished dataset (one with ``manifest.json``), a partial one made with
+    another configuration, or a folder with other HDF5 files is never written into unless ``overwrite=True``; then
+    the new dataset is written into ``<out_dir>.<pid>.new`` and replaces the folder as a whole at the end, so that
+    no file of the old dataset survives (:func:`~specvit_core.files.staged_folder`).
 
     Parameters
     ----------
@@ -310,34 +335,98 @@ def generate_dataset(out_dir: str | Path, config: SimulationConfig, grid: Templa
     Raises
     ------
     FileExistsError
-        If ``out_dir`` already holds a dataset and ``overwrite`` is False.
+        If another process is writing ``out_dir`` (the message names the lock file, the owner's PID and host), if
+        ``out_dir`` already holds a dataset or other HDF5 files and ``overwrite`` is False, or if ``overwrite`` is
+        True but ``out_dir`` holds files that are not those of a dataset.
     ValueError
         If the configured label ranges leave the template grid.
+
+    Warns
+    -----
+    UserWarning
+        When it takes over the lock of a killed run, or restores ``out_dir`` from the ``.old`` folder of an
+        overwrite killed in the middle of its swap (:func:`~specvit_core.files.recover_staged`).
     """
     out_dir = Path(out_dir)
-    final, partial = out_dir / MANIFEST, out_dir / ".manifest.partial.json"
-    done = {}
-    if final.exists() and not overwrite:
+    with files.hold_lock(lock_file(out_dir)):
+        files.recover_staged(out_dir)  # folders of killed overwrite runs
+        if overwrite:
+            _check_replaceable(out_dir)
+        done = {} if overwrite else _check_folder(out_dir, config)
+        grid = grid if grid is not None else load_grid(config.grid, progress=progress)
+        check_within_grid(config, grid)
+        if overwrite:
+            with files.staged_folder(out_dir) as new:
+                return _write_dataset(new, config, grid, {}, progress, out_dir.name)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        files.remove_stale(out_dir)  # temporary files of an interrupted run
+        return _write_dataset(out_dir, config, grid, done, progress, out_dir.name)
+
+
+def lock_file(out_dir: str | Path) -> Path:
+    """The lock file that :func:`generate_dataset` holds while it writes ``out_dir``: ``<out_dir>.lock`` beside it.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+        Dataset folder (symbolic links resolved, so that every path to the folder names the same lock).
+
+    Returns
+    -------
+    Path
+        The lock file (JSON ``pid``, ``host``, ``started`` while a run writes the folder).
+    """
+    folder = Path(os.path.realpath(out_dir))
+    return folder.with_name(f"{folder.name}.lock")
+
+
+def _check_folder(out_dir: Path, config: SimulationConfig) -> dict:
+    """The files of an interrupted run of ``config`` in ``out_dir`` that can be kept (name -> manifest entry).
+
+    Raises FileExistsError if ``out_dir`` holds a finished dataset, an interrupted one of another configuration,
+    or HDF5 files that are not part of the dataset being resumed.
+    """
+    if (out_dir / MANIFEST).exists():
         raise FileExistsError(f"{out_dir} already holds a dataset (manifest.json); pass overwrite=True "
                               "(--overwrite on the command line) to replace it")
-    if partial.exists() and not overwrite:
+    partial, done = out_dir / PARTIAL, {}
+    if partial.exists():
         previous = json.loads(partial.read_text())
         if previous["config"] != config.to_dict():
             raise FileExistsError(f"{out_dir} holds an interrupted dataset with another configuration; "
                                   "pass overwrite=True to replace it")
         done = {k: v for k, v in previous["files"].items()
                 if (out_dir / k).exists() and files.sha256(out_dir / k) == v["sha256"]}
-    grid = grid if grid is not None else load_grid(config.grid, progress=progress)
-    check_within_grid(config, grid)
-    if overwrite:
-        final.unlink(missing_ok=True)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    files.remove_stale(out_dir)  # temporary files of an interrupted run
+    planned = {f"{stem}.h5" for stem, _ in config.splits()} if partial.exists() else set()
+    foreign = sorted(p.name for p in out_dir.glob("*.h5") if p.name not in planned)
+    if foreign:
+        raise FileExistsError(f"{out_dir} holds HDF5 files that are not part of this dataset ({', '.join(foreign)}); "
+                              "pass overwrite=True to replace the folder as a whole")
+    return done
+
+
+def _check_replaceable(out_dir: Path) -> None:
+    """Raise FileExistsError unless ``out_dir`` may be replaced as a whole: missing, a dataset folder (with a
+    manifest or a progress file), or holding only the files a dataset has."""
+    if not out_dir.exists() or (out_dir / MANIFEST).exists() or (out_dir / PARTIAL).exists():
+        return
+    dataset_file = re.compile(r"(train_\d{3}|val|test)\.h5(\.\d+\.tmp)?")
+    other = sorted(p.name for p in out_dir.iterdir() if not dataset_file.fullmatch(p.name))
+    if other:
+        raise FileExistsError(f"{out_dir} is not a dataset folder (no {MANIFEST}) and holds other files "
+                              f"({', '.join(other[:5])}{', ...' if len(other) > 5 else ''}); overwrite replaces the "
+                              "folder as a whole, so choose an empty or dataset folder")
+
+
+def _write_dataset(out_dir: Path, config: SimulationConfig, grid: TemplateGrid, done: dict, progress: bool,
+                   label: str) -> dict:
+    """Write the files of ``config`` not in ``done`` into the existing folder ``out_dir``, then its manifest."""
+    partial = out_dir / PARTIAL
     seeds = np.random.SeedSequence(config.seed).spawn(len(config.splits()))
     manifest = {"config": config.to_dict(), "grid": grid.source, "grid_meta": grid.meta,
                 "specvit_core": __version__, "files": dict(done)}
     total = sum(n for stem, n in config.splits() if f"{stem}.h5" not in done)
-    with tqdm(total=total, desc=f"simulate {out_dir.name}", unit="spectra", disable=not progress) as bar:
+    with tqdm(total=total, desc=f"simulate {label}", unit="spectra", disable=not progress) as bar:
         for (stem, n), seed in zip(config.splits(), seeds):
             name = f"{stem}.h5"
             if name in done:
@@ -349,7 +438,7 @@ def generate_dataset(out_dir: str | Path, config: SimulationConfig, grid: Templa
             manifest["files"][name] = {"split": split, "n": n, "spawn_key": list(seed.spawn_key),
                                        "sha256": files.sha256(out_dir / name)}
             files.write_json(partial, manifest)
-    files.write_json(final, manifest)
+    files.write_json(out_dir / MANIFEST, manifest)
     partial.unlink(missing_ok=True)
     return manifest
 
@@ -422,7 +511,8 @@ def ensure_dataset(profile: str, out_dir: str | Path | None = None, grid: Templa
     Raises
     ------
     FileExistsError
-        If ``out_dir`` holds a dataset made with another configuration (it is never replaced silently).
+        If ``out_dir`` holds a dataset made with another configuration (it is never replaced silently), or another
+        process is writing it (:func:`generate_dataset`).
     ValueError
         An unknown profile, invalid overrides, or label ranges outside the grid.
     """

@@ -33,6 +33,7 @@ from .config import get_profile
 from .data import FIXED_NOISE_SEED, LabelScaler, NoisySpectra, lock_test_split, read_split
 from .metrics import mae, r2, regression_metrics
 from .models import build_model, n_params
+from .verify import check_contract
 
 # Table 1: the loss, learning rate and weight decay each architecture family trains best with.
 FAMILY_DEFAULTS = {
@@ -260,6 +261,20 @@ def _check_resumable(ckpt: dict, cfg: TrainConfig, path: Path) -> None:
                          f"(field: (checkpoint, now)) {diff}; resume with the same settings or pass resume=False")
 
 
+def _check_same_data(ckpt: dict, dataset_dir, manifest_sha256: str | None, path: Path) -> None:
+    """Refuse to resume or reuse a checkpoint on data other than its own (another manifest SHA-256)."""
+    if "manifest_sha256" not in ckpt or ckpt["manifest_sha256"] == manifest_sha256:  # older checkpoints record none
+        return
+
+    def identity(digest):
+        return f"manifest SHA-256 {digest[:16]}..." if digest else "no manifest.json"
+
+    raise ValueError(f"The checkpoint {str(path)!r} was trained on {ckpt['dataset_dir']!r} "
+                     f"({identity(ckpt['manifest_sha256'])}), not on {str(dataset_dir)!r} "
+                     f"({identity(manifest_sha256)}); its weights belong to other data. Use another run folder, "
+                     "resume=False (--no-resume) to retrain, or the dataset it was trained on")
+
+
 @torch.no_grad()
 def _predict(model: nn.Module, loader: DataLoader, device: torch.device) -> tuple[np.ndarray, np.ndarray]:
     """(predictions, targets) in the normalized label space, shape (N, k)."""
@@ -291,6 +306,7 @@ class _Session:
     world: int
     run_dir: Path
     dataset_dir: str
+    manifest_sha256: str | None  # the dataset's identity (verify.manifest_sha256); None without a manifest
     scaler_y: LabelScaler
     train_ds: NoisySpectra
     sampler: _ResumableSampler
@@ -313,7 +329,7 @@ class _Session:
         return dict(model=self.model.state_dict(), optimizer=self.optimizer.state_dict(),
                     scheduler=self.scheduler.state_dict(), scaler=self.grad_scaler.state_dict(), rng=_rng_state(),
                     label_scaler=self.scaler_y.state_dict(), config=asdict(self.cfg), model_config=self.model.config,
-                    dataset_dir=self.dataset_dir, **self.state)
+                    dataset_dir=self.dataset_dir, manifest_sha256=self.manifest_sha256, **self.state)
 
     def restore(self, ckpt: dict) -> None:
         """Continue from a checkpoint of this run (see :func:`_check_resumable`)."""
@@ -326,14 +342,14 @@ class _Session:
 
     def run_config(self, n_val: int) -> dict:
         """The ``config.json`` of the run."""
-        return dict(**asdict(self.cfg), dataset_dir=self.dataset_dir, model_config=self.model.config,
-                    n_params=n_params(self.model), n_train=len(self.train_ds), n_val=n_val,
-                    device_used=str(self.device), world_size=self.world,
+        return dict(**asdict(self.cfg), dataset_dir=self.dataset_dir, manifest_sha256=self.manifest_sha256,
+                    model_config=self.model.config, n_params=n_params(self.model), n_train=len(self.train_ds),
+                    n_val=n_val, device_used=str(self.device), world_size=self.world,
                     amp=str(self.amp).removeprefix("torch.") if self.amp else None)
 
 
-def _open_session(cfg: TrainConfig, model: nn.Module, dataset_dir, run_dir: Path, rank: int, world: int,
-                  device: torch.device, init: dict | None) -> _Session:
+def _open_session(cfg: TrainConfig, model: nn.Module, dataset_dir, manifest_sha256: str | None, run_dir: Path,
+                  rank: int, world: int, device: torch.device, init: dict | None) -> _Session:
     """Read train and val, build the noisy datasets, loaders, optimizer and schedule (call inside the test lock)."""
     amp = _amp_dtype(device)
     workers = cfg.num_workers if cfg.num_workers is not None else (
@@ -358,7 +374,8 @@ def _open_session(cfg: TrainConfig, model: nn.Module, dataset_dir, run_dir: Path
         optimizer, T_max=cfg.epochs * steps_per_epoch, eta_min=cfg.eta_min)
     return _Session(
         cfg=cfg, model=model, net=net, device=device, amp=amp, rank=rank, world=world, run_dir=run_dir,
-        dataset_dir=str(dataset_dir), scaler_y=scaler_y, train_ds=train_ds, sampler=sampler,
+        dataset_dir=str(dataset_dir), manifest_sha256=manifest_sha256, scaler_y=scaler_y, train_ds=train_ds,
+        sampler=sampler,
         train_loader=_loader(train_ds, cfg.batch_size, device, workers, sampler=sampler, drop_last=True),
         val_loader=_loader(val_ds, cfg.batch_size, device, workers), optimizer=optimizer, scheduler=scheduler,
         grad_scaler=torch.amp.GradScaler(device.type, enabled=amp == torch.float16), steps_per_epoch=steps_per_epoch)
@@ -465,7 +482,9 @@ def train(config: TrainConfig, dataset_dir, run_dir, resume: bool = True) -> dic
     run_dir : str or Path
         Run folder (created; see :mod:`specvit_core.runs`); conventionally ``runs/<profile>/<arch>``.
     resume : bool
-        Continue from ``run_dir/last.pt`` when it exists; a finished run returns its ``metrics.json``.
+        Continue from ``run_dir/last.pt`` when it exists; a finished run returns its ``metrics.json``. The run
+        records its dataset's manifest SHA-256 (``config.json``, checkpoints) and is only continued or reused on
+        data with the same manifest.
 
     Returns
     -------
@@ -477,7 +496,9 @@ def train(config: TrainConfig, dataset_dir, run_dir, resume: bool = True) -> dic
     ------
     ValueError
         Unknown architecture/profile/size or bad config values (messages list the valid ones), a checkpoint of
-        another architecture or configuration, a training set smaller than one batch.
+        another architecture or configuration, a training set smaller than one batch; a dataset with a manifest
+        that violates its contract (:func:`specvit_core.verify.check_contract`: e.g. an unlisted stale shard), or a
+        checkpoint trained on a dataset with another manifest (both named) -- before anything is trained.
     TrainingDiverged
         A non-finite training loss (the message names epoch and step; ``last.pt`` keeps the last good state).
     """
@@ -487,14 +508,16 @@ def train(config: TrainConfig, dataset_dir, run_dir, resume: bool = True) -> dic
                         **config.overrides).to(device)
     cfg = config.resolved(model.config["family"])
     run_dir = Path(run_dir)
+    manifest_sha256 = check_contract(dataset_dir, splits=("train", "val"))  # appendix K, before any data is read
     ckpt = runs.load_checkpoint(run_dir / runs.LAST) if resume and (run_dir / runs.LAST).is_file() else None
     if ckpt is not None:
         _check_resumable(ckpt, cfg, run_dir / runs.LAST)
+        _check_same_data(ckpt, dataset_dir, manifest_sha256, run_dir / runs.LAST)
         if ckpt["finished"] and ckpt["dataset_dir"] == str(dataset_dir) and runs.metrics_path(run_dir).is_file():
             return runs.read_metrics(run_dir)  # a finished run is not evaluated again
     init = _initial_weights(cfg, model) if cfg.init_from and ckpt is None else None
     with lock_test_split():  # appendix K.1.2: training reads train and val only
-        s = _open_session(cfg, model, dataset_dir, run_dir, rank, world, device, init)
+        s = _open_session(cfg, model, dataset_dir, manifest_sha256, run_dir, rank, world, device, init)
         if ckpt is not None:
             s.restore(ckpt)
         if rank == 0:

@@ -6,7 +6,16 @@ import numpy as np
 import pytest
 from conftest import toy_spectra, write_split
 
-from specvit_core.data import FLUX_KEY, PARAMS_KEY, LabelScaler, NoisySpectra, fixed_noisy, lock_test_split, read_split
+from specvit_core.data import (
+    FLUX_KEY,
+    PARAMS_KEY,
+    LabelScaler,
+    NoisySpectra,
+    check_values,
+    fixed_noisy,
+    lock_test_split,
+    read_split,
+)
 
 
 def test_read_split_concatenates_train_shards_in_order(tiny_dataset):
@@ -72,11 +81,65 @@ def test_bad_files(tmp_path):
     flux = toy_spectra(4, seed=5)[1]
     flux[2, 10] = np.nan
     _corrupt(tmp_path, flux=flux)
-    with pytest.raises(ValueError, match=r"flux has NaN/inf values in 1 spectra \(first row 2\)"):
+    with pytest.raises(ValueError, match=r"val.h5: flux has 1 bad values in 1 of 4 spectra \(first bad row 2, "
+                                         r"value nan\); the rule is: flux must be finite"):
         read_split(tmp_path, "val")
     _corrupt(tmp_path, params=np.arange(4.0))
     with pytest.raises(ValueError, match="must be a compound"):
         read_split(tmp_path, "val")
+
+
+
+def _bad_values(case):
+    """Toy arrays (4 spectra) with one kind of bad value: (flux, error, params) changes for :func:`_corrupt`."""
+    _, flux, error, params = toy_spectra(4, seed=5)
+    if case == "zero error":
+        return dict(error=np.zeros_like(error))
+    if case == "negative error":
+        error[1, ::2] *= -1
+        return dict(error=error)
+    if case == "NaN error":
+        error[3, 7] = np.nan
+        return dict(error=error)
+    if case == "negated flux":
+        flux[2] *= -1
+        return dict(flux=flux)
+    params["log_g"][1] = np.nan
+    return dict(params=params)
+
+
+ERROR_RULE = r"; the rule is: error must be finite and > 0$"
+
+
+@pytest.mark.parametrize("case, message", [
+    ("zero error", r"val.h5: error has 16384 bad values in 4 of 4 spectra \(first bad row 0, value 0\)" + ERROR_RULE),
+    ("negative error", r"val.h5: error has 2048 bad values in 1 of 4 spectra \(first bad row 1, value -0.0\d+\)"
+                       + ERROR_RULE),
+    ("NaN error", r"val.h5: error has 1 bad values in 1 of 4 spectra \(first bad row 3, value nan\)" + ERROR_RULE),
+    ("negated flux", r"val.h5: flux median has 1 bad values in 1 of 4 spectra \(first bad row 2, value -1\); the "
+                     r"rule is: median-normalized flux must have a positive median$"),
+    ("NaN label", r"val.h5: label log_g has 1 bad values in 1 of 4 spectra \(first bad row 1, value nan\); the rule "
+                  r"is: labels T_eff, log_g, M_H must be numeric and finite$"),
+])
+def test_bad_values_are_refused_on_reading_and_on_writing(tmp_path, case, message):
+    _corrupt(tmp_path, **_bad_values(case))  # a file from elsewhere (h5py, not the package's writer)
+    with pytest.raises(ValueError, match=message):
+        read_split(tmp_path, "val")
+    arrays = dict(zip(("wave", "flux", "error", "params"), toy_spectra(4, seed=5), strict=True), **_bad_values(case))
+    with pytest.raises(ValueError, match=message.replace("val.h5", "train_000.h5")):
+        write_split(tmp_path / "train_000.h5", **arrays)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["val.h5"]  # no train_000.h5, no temporary file
+
+
+def test_the_median_rule_is_exact_when_half_the_pixels_are_positive():
+    _, flux, error, params = toy_spectra(2, seed=5)
+    flux[:, ::2] = -0.5  # half the pixels: the median is the mean of -0.5 and the smallest positive value
+    flux[0, 1::2] = 1.0  # median 0.25
+    flux[1, 1::2] = 0.4  # median -0.05
+    with pytest.raises(ValueError, match=r"flux median has 1 bad values in 1 of 2 spectra \(first bad row 6, "
+                                         r"value -0.05\)"):
+        check_values("x.h5", flux, error, params, first_row=5)
+    check_values("x.h5", flux[:1], error[:1], params[:1])
 
 
 def test_file_of_another_split_is_refused(tiny_dataset, tmp_path):

@@ -1,15 +1,25 @@
-"""The dataset writer: schema, manifest, seeds, resume, overwrite protection and bad input."""
+"""The dataset writer: schema, manifest, seeds, resume, overwrite protection, the lock and bad input."""
 import json
+import multiprocessing
 import os
+import re
+import shutil
+import signal
+import socket
+import time
 
 import h5py
 import numpy as np
 import pytest
 
+from specvit_core import simulate
 from specvit_core.cli import main as cli_main
+from specvit_core.data import SPLITS, read_split
 from specvit_core.files import sha256
 from specvit_core.noise import noisy_spectrum
-from specvit_core.simulate import PARAM_FIELDS, SimulationConfig, generate_dataset
+from specvit_core.simulate import PARAM_FIELDS, SimulationConfig, generate_dataset, lock_file
+
+DEAD_PID = 2**22 + 1  # above the kernel's pid limit: never a running process
 
 
 @pytest.fixture(scope="module")
@@ -125,6 +135,20 @@ def test_a_partial_dataset_with_another_config_is_refused(dataset, grid, tmp_pat
     (dict(n_train=0), r"n_train parameter, 0, must be a positive integer"),
     (dict(n_test=-5), r"n_test parameter, -5, must be a positive integer"),
     (dict(n_shards=100), r"n_shards \(100\) must not exceed n_train"),
+    # wrong types, as papermill or a hand-edited manifest passes them
+    (dict(n_train="100"), r"n_train parameter, '100', must be a positive integer"),
+    (dict(n_val=20.0), r"n_val parameter, 20.0, must be a positive integer"),
+    (dict(n_shards=True), r"n_shards parameter, True, must be a positive integer"),
+    (dict(mag_range=[20, "x"]), r"mag_range parameter, \[20, 'x'\], must be an increasing \(min, max\) pair of "
+                                r"finite numbers"),
+    (dict(teff_range=(4000.0,)), r"teff_range parameter, \(4000.0,\), must be an increasing \(min, max\) pair"),
+    (dict(logg_range="1-5"), r"logg_range parameter, '1-5', must be an increasing \(min, max\) pair"),
+    (dict(mh_range=(-1.0, float("nan"))), r"mh_range parameter, \(-1.0, nan\), must be an increasing"),
+    (dict(seed=1.5), r"seed parameter, 1.5, must be an integer >= 0"),
+    (dict(seed=-1), r"seed parameter, -1, must be an integer >= 0"),
+    (dict(compression=3), r"compression parameter, 3, must be one of \['none', 'lzf', 'gzip'\]"),
+    (dict(grid=None), r"grid parameter, None, must be a non-empty str"),
+    (dict(profile=""), r"profile parameter, '', must be a non-empty str"),
 ])
 def test_bad_configurations_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -170,3 +194,172 @@ def test_compressed_datasets_hold_the_same_spectra(dataset, grid, tmp_path):
         assert np.array_equal(plain["dataset/arrays/flux/value"][()], packed["dataset/arrays/flux/value"][()])
     with pytest.raises(ValueError, match="compression parameter, 'zip', must be one of"):
         small_config(compression="zip")
+
+
+def test_numpy_and_list_fields_are_stored_as_plain_values():
+    config = small_config(n_train=np.int64(60), mag_range=[20, np.float64(22)])
+    assert type(config.n_train) is int and config.mag_range == (20.0, 22.0)
+    assert json.loads(json.dumps(config.to_dict()))["mag_range"] == [20.0, 22.0]
+
+
+def test_simulated_datasets_pass_the_value_checks_of_the_reader(dataset):
+    out, manifest = dataset
+    for split in SPLITS:
+        part = read_split(out, split)
+        assert len(part) == sum(e["n"] for e in manifest["files"].values() if e["split"] == split)
+        assert part.error.min() > 0 and np.median(part.flux, axis=1).min() > 0
+
+
+def _checksums(manifest):
+    return {name: entry["sha256"] for name, entry in manifest["files"].items()}
+
+
+def _assert_verifies(out, manifest):
+    """The folder holds exactly the manifest's files, with their checksums."""
+    assert sorted(os.listdir(out)) == sorted([*manifest["files"], "manifest.json"])
+    assert json.loads((out / "manifest.json").read_text()) == manifest
+    for name, entry in manifest["files"].items():
+        assert sha256(out / name) == entry["sha256"], name
+
+
+def test_overwrite_with_fewer_shards_leaves_no_stale_shard(grid, tmp_path):
+    # the leak of appendix K: seeds go by position, so the old train_002.h5 is the new val.h5
+    out = tmp_path / "ds"
+    generate_dataset(out, small_config(n_shards=3), grid, progress=False)
+    manifest = generate_dataset(out, small_config(n_shards=2), grid, overwrite=True, progress=False)
+    assert sorted(os.listdir(out)) == ["manifest.json", "test.h5", "train_000.h5", "train_001.h5", "val.h5"]
+    assert os.listdir(tmp_path) == ["ds"]  # no lock, no .new or .old folder left
+    _assert_verifies(out, manifest)
+    train, val = read_split(out, "train"), read_split(out, "val")
+    assert len(train) == 60 and not np.isin(val.labels(), train.labels()).any()
+
+
+def test_an_error_while_writing_leaves_no_file_under_a_final_name(dataset, grid, tmp_path, monkeypatch):
+    calls, real = [], simulate.simulate_batch
+
+    def fail_on_second_call(*args):
+        calls.append(1)
+        if len(calls) == 2:  # while train_001.h5 is being written
+            raise RuntimeError("disk on fire")
+        return real(*args)
+
+    monkeypatch.setattr(simulate, "simulate_batch", fail_on_second_call)
+    out = tmp_path / "ds"
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        generate_dataset(out, small_config(), grid, progress=False)
+    assert sorted(os.listdir(out)) == [".manifest.partial.json", "train_000.h5"]  # no train_001.h5, no .tmp
+    assert os.listdir(tmp_path) == ["ds"]  # the lock is released
+    monkeypatch.undo()
+    resumed = generate_dataset(out, small_config(), grid, progress=False)
+    assert _checksums(resumed) == _checksums(dataset[1])
+    _assert_verifies(out, resumed)
+
+
+def test_an_error_during_an_overwrite_keeps_the_old_dataset_whole(dataset, grid, tmp_path, monkeypatch):
+    out = tmp_path / "ds"
+    shutil.copytree(dataset[0], out)
+    monkeypatch.setattr(simulate, "simulate_batch", lambda *args: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        generate_dataset(out, small_config(seed=7), grid, overwrite=True, progress=False)
+    _assert_verifies(out, dataset[1])
+    assert os.listdir(tmp_path) == ["ds"]  # the new folder and the lock are removed
+
+
+def test_stray_hdf5_files_are_not_mixed_into_a_new_dataset(dataset, grid, tmp_path):
+    out = tmp_path / "ds"
+    out.mkdir()
+    shutil.copy(dataset[0] / "train_001.h5", out / "train_005.h5")
+    with pytest.raises(FileExistsError, match=r"holds HDF5 files that are not part of this dataset \(train_005.h5\)"):
+        generate_dataset(out, small_config(), grid, progress=False)
+    assert os.listdir(out) == ["train_005.h5"] and os.listdir(tmp_path) == ["ds"]
+
+
+def test_overwrite_refuses_a_folder_that_is_not_a_dataset(grid, tmp_path):
+    (tmp_path / "notes.txt").write_text("keep me")
+    with pytest.raises(FileExistsError, match=r"is not a dataset folder .* holds other files \(notes.txt\)"):
+        generate_dataset(tmp_path, small_config(), grid, overwrite=True, progress=False)
+    assert os.listdir(tmp_path) == ["notes.txt"]
+
+
+def test_a_lock_of_another_host_is_respected_and_a_dead_one_taken_over(dataset, grid, tmp_path):
+    out, lock = tmp_path / "ds", tmp_path / "ds.lock"
+    lock.write_text(json.dumps({"pid": 1, "host": "elsewhere", "started": "2025-01-01T00:00:00+00:00"}))
+    with pytest.raises(FileExistsError, match=re.escape(f"The lock file {lock} is held by process 1 on host "
+                                                        "elsewhere (started 2025-01-01T00:00:00+00:00)")):
+        generate_dataset(out, small_config(), grid, progress=False)
+    assert not out.exists()
+    lock.write_text(json.dumps({"pid": DEAD_PID, "host": socket.gethostname(), "started": "?"}))
+    with pytest.warns(UserWarning, match=f"Taking over the stale lock {re.escape(str(lock))}: process {DEAD_PID}"):
+        manifest = generate_dataset(out, small_config(), grid, progress=False)
+    assert _checksums(manifest) == _checksums(dataset[1]) and os.listdir(tmp_path) == ["ds"]
+
+
+def test_a_swap_killed_between_its_renames_is_rolled_back(dataset, grid, tmp_path):
+    out = tmp_path / "ds"
+    shutil.copytree(dataset[0], tmp_path / f"ds.{DEAD_PID}.old")  # the old dataset, moved aside
+    (tmp_path / f"ds.{DEAD_PID}.new").mkdir()  # the new one, not yet renamed
+    with pytest.warns(UserWarning, match="Restoring .*ds from .*ds.4194305.old"):
+        with pytest.raises(FileExistsError, match="already holds a dataset"):
+            generate_dataset(out, small_config(), grid, progress=False)
+    _assert_verifies(out, dataset[1])
+    assert os.listdir(tmp_path) == ["ds"]
+
+
+SLOW = dict(n_train=6000, n_val=500, n_test=500, n_shards=3)  # a few seconds of writing
+
+
+@pytest.fixture(scope="module")
+def slow_reference(grid, tmp_path_factory):
+    return generate_dataset(tmp_path_factory.mktemp("slow") / "ds", small_config(**SLOW), grid, progress=False)
+
+
+def _generate(out, config, grid):
+    """Target of the writer processes (spawned, so importable from this module)."""
+    generate_dataset(out, config, grid, progress=False)
+
+
+def _start_writer(out, grid, ready):
+    """A second process running generate_dataset into ``out``, returned once ``ready()`` holds."""
+    proc = multiprocessing.get_context("spawn").Process(target=_generate, args=(out, small_config(**SLOW), grid))
+    proc.start()
+    deadline = time.monotonic() + 120
+    while not ready() and proc.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert ready() and proc.is_alive(), "the writer process did not get going"
+    return proc
+
+
+def test_a_second_writer_fails_at_once_and_leaves_the_first_untouched(grid, slow_reference, tmp_path):
+    out = tmp_path / "ds"
+    proc = _start_writer(out, grid, lock_file(out).exists)
+    try:
+        started = time.monotonic()
+        message = (f"The lock file {lock_file(out)} is held by process {proc.pid} on host {socket.gethostname()} "
+                   "(started ")
+        with pytest.raises(FileExistsError, match=re.escape(message)):
+            generate_dataset(out, small_config(**SLOW), grid, progress=False)
+        assert time.monotonic() - started < 1.0
+        assert proc.is_alive()  # the refusal came while the first writer was still at work
+    finally:
+        proc.join(120)
+    assert proc.exitcode == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    _assert_verifies(out, manifest)
+    assert _checksums(manifest) == _checksums(slow_reference)
+    assert os.listdir(tmp_path) == ["ds"]  # the lock is gone
+
+
+def test_a_killed_writer_is_resumed_after_taking_over_its_lock(grid, slow_reference, tmp_path):
+    out = tmp_path / "ds"
+    proc = _start_writer(out, grid, (out / ".manifest.partial.json").exists)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.join()  # reaped: its pid no longer runs
+    owner = json.loads(lock_file(out).read_text())
+    assert owner["pid"] == proc.pid
+    stamp = os.stat(out / "train_000.h5").st_mtime_ns
+    with pytest.warns(UserWarning, match=f"Taking over the stale lock .*: process {proc.pid} on"):
+        manifest = generate_dataset(out, small_config(**SLOW), grid, progress=False)
+    assert os.stat(out / "train_000.h5").st_mtime_ns == stamp  # kept, not rewritten
+    assert _checksums(manifest) == _checksums(slow_reference)
+    _assert_verifies(out, manifest)
+    assert os.listdir(tmp_path) == ["ds"]
