@@ -248,9 +248,37 @@ def split_files(dataset_dir, split: str) -> list[Path]:
     return files
 
 
+TEST_LOCKED_MESSAGE = ("The test split is locked during training (only train and val may be read); evaluate the "
+                       "test split after training with specvit_core.train.evaluate")
+
+
+def open_split_file(path) -> h5py.File:
+    """Open a dataset's HDF5 file for reading; every reader of split files goes through here.
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    h5py.File
+        Open read-only; use it as a context manager.
+
+    Raises
+    ------
+    RuntimeError
+        Inside :func:`lock_test_split`, a file of the test split (named ``test.h5`` or with ``split="test"``).
+    """
+    f = h5py.File(path, "r")
+    if _test_locked.get() and (Path(path).name == "test.h5" or f.attrs.get("split") == "test"):
+        f.close()
+        raise RuntimeError(f"{path}: {TEST_LOCKED_MESSAGE}")
+    return f
+
+
 def _read_file(path: Path, split: str, n: int | None) -> SpectraSplit:
     """The first ``n`` rows (all when None) of one HDF5 file, with its schema, split attribute and values checked."""
-    with h5py.File(path, "r") as f:
+    with open_split_file(path) as f:
         if f.attrs.get("split", split) != split:
             raise ValueError(f"{path}: the file says split={f.attrs['split']!r} but is read as {split!r}; "
                              "files of different splits must not be swapped (leakage)")
@@ -375,8 +403,7 @@ def read_split(dataset_dir, split: str, max_rows: int | None = None) -> SpectraS
     if max_rows is not None and max_rows < 1:
         raise ValueError(f"max_rows must be a positive integer or None; got {max_rows!r}")
     if split == "test" and _test_locked.get():
-        raise RuntimeError("The test split is locked during training (only train and val may be read); "
-                           "evaluate the test split after training with specvit_core.train.evaluate")
+        raise RuntimeError(TEST_LOCKED_MESSAGE)
     parts = []
     for path in split_files(dataset_dir, split):
         left = None if max_rows is None else max_rows - sum(len(p) for p in parts)

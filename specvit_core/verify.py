@@ -28,7 +28,7 @@ import h5py
 import numpy as np
 
 from . import files, runs
-from .data import ERROR_KEY, FLUX_KEY, MANIFEST, PARAMS_KEY, SPLITS
+from .data import ERROR_KEY, FLUX_KEY, MANIFEST, PARAMS_KEY, SPLITS, open_split_file
 from .spectra.templates import AXES
 
 CACHE = ".verify_cache.json"  # name -> size, mtime_ns, sha256 of the files hashed before
@@ -212,7 +212,7 @@ def _check_file(path: Path, entry: dict, report: Report) -> bool:
     """The ``rows`` and ``split`` checks of one listed file; False when it cannot be read as a split file."""
     name, n, listed = path.name, entry.get("n"), entry.get("split")
     try:
-        with h5py.File(path, "r") as f:
+        with open_split_file(path) as f:
             problem = _schema_problem(f)
             rows = {k: f[k].shape[0] for k in (FLUX_KEY, ERROR_KEY, PARAMS_KEY)} if problem is None else {}
             attr = f.attrs.get("split")
@@ -281,7 +281,7 @@ def _check_hashes(folder: Path, names: list[str], table: dict, report: Report) -
 def _row_hashes(path: Path) -> list[bytes]:
     """SHA-1 of every spectrum of a file: its labels (float64) and its clean flux row (float32)."""
     digests = []
-    with h5py.File(path, "r") as f:
+    with open_split_file(path) as f:
         flux, params = f[FLUX_KEY], f[PARAMS_KEY]
         labels = [k for k in AXES if k in (params.dtype.names or ())]
         for lo in range(0, flux.shape[0], CHUNK):
@@ -374,7 +374,7 @@ def verify_dataset(dataset_dir, hashes: bool = True, contents: bool = True, spli
 def _readable(path: Path) -> bool:
     """Whether ``path`` opens as HDF5 with the paper's schema."""
     try:
-        with h5py.File(path, "r") as f:
+        with open_split_file(path) as f:
             return _schema_problem(f) is None
     except OSError:
         return False

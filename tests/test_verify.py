@@ -221,3 +221,20 @@ def test_run_trained_on_one_dataset_refuses_another(tiny_dataset, tmp_path, caps
            f"now {hb}..." in str(report)
     assert main(["verify", "--data", str(a), "--runs", str(runs_root), "--no-hashes"]) == 1
     assert "ERROR [run] finished: was evaluated on" in capsys.readouterr().out
+
+
+def test_the_test_lock_also_guards_code_that_opens_files_directly(tiny_dataset, tmp_path):
+    """Appendix K.1.2: inside training, no reader (read_split, the contract checks) opens the test split."""
+    from specvit_core.data import lock_test_split, open_split_file
+
+    renamed = tmp_path / "held_out.h5"  # a test file under another name is recognized by its split attribute
+    shutil.copy(tiny_dataset / "test.h5", renamed)
+    with lock_test_split():
+        for path in (tiny_dataset / "test.h5", renamed):
+            with pytest.raises(RuntimeError, match="test split is locked during training"):
+                open_split_file(path)
+        with pytest.raises(RuntimeError, match="test.h5: The test split is locked"):
+            verify_dataset(tiny_dataset, splits=("test",))
+        with open_split_file(tiny_dataset / "val.h5") as f:  # train and val stay readable
+            assert f.attrs["split"] == "val"
+    assert verify_dataset(tiny_dataset, hashes=False).ok  # released afterwards
