@@ -142,6 +142,7 @@ class TrainConfig:
         filled = {**dict(size=profile.model_size, epochs=profile.epochs, batch_size=profile.batch_size,
                          patience=profile.patience), **FAMILY_DEFAULTS[family]}
         cfg = replace(self, **{k: v for k, v in filled.items() if getattr(self, k) is None})
+        _check_types(cfg)
         if cfg.loss not in LOSSES:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}; got {cfg.loss!r}")
         rules = dict(epochs=cfg.epochs >= 1, batch_size=cfg.batch_size >= 1, patience=cfg.patience >= 1,
@@ -156,6 +157,21 @@ class TrainConfig:
                                  "epochs, batch_size, patience, save_every, max_* >= 1; lr, grad_clip > 0; "
                                  "weight_decay >= 0; 0 <= eta_min <= lr; 0 <= noise_alpha < inf")
         return cfg
+
+
+INT_FIELDS = ("epochs", "batch_size", "patience", "seed", "save_every", "max_steps", "max_train", "max_val",
+              "num_workers")
+FLOAT_FIELDS = ("lr", "weight_decay", "grad_clip", "eta_min", "noise_alpha")
+
+
+def _check_types(cfg: TrainConfig) -> None:
+    """Refuse fields of the wrong type (a papermill ``-p epochs 12`` gives an int, ``-r epochs 12`` a string)."""
+    for name in INT_FIELDS + FLOAT_FIELDS:
+        value = getattr(cfg, name)
+        number = isinstance(value, (int, np.integer)) if name in INT_FIELDS else isinstance(value, (int, float))
+        if value is not None and (isinstance(value, bool) or not number):
+            kind = "an integer" if name in INT_FIELDS else "a number"
+            raise ValueError(f"The {name} parameter, {value!r}, must be {kind}")
 
 
 def resolve_device(device: str) -> torch.device:

@@ -211,3 +211,10 @@ def test_torchrun_data_parallel_on_cpu(tiny_dataset, tmp_path):
     assert json.loads((run_dir / "config.json").read_text())["world_size"] == 2
     assert _weights(run_dir)["step"] == 2 * 256 // (2 * 32)  # 2 epochs of 256 spectra over 2 ranks x 32
     assert json.loads((run_dir / "metrics.json").read_text())["n"] == 64
+
+
+@pytest.mark.parametrize("field, value", [("epochs", "12"), ("batch_size", 32.0), ("lr", "1e-4"), ("seed", True),
+                                          ("max_train", "100")])
+def test_config_fields_of_the_wrong_type_are_refused_by_name(field, value):
+    with pytest.raises(ValueError, match=f"The {field} parameter, {re.escape(repr(value))}, must be"):
+        TrainConfig(arch="bilstm", profile="smoke", **{field: value}).resolved("recurrent")
