@@ -15,6 +15,10 @@ CEILING_5D = {20.0: 0.989, 21.5: 0.874, 22.0: 0.698, 22.5: 0.265}
 #: Appendix J.3: the Schur decay factor rho, the fraction of log g information kept after marginalization.
 SCHUR_DECAY = {"3D": 0.69, "5D": 0.58}
 
+#: Table 3 (and section 3.5 for ConvStem+LSTM, 4.61M): trainable parameters of each paper-size architecture;
+#: the sliding-window SpecViT of Table 15 has SpecViT's budget.
+PARAMS = {"specvit": 4.8e6, "specvit_sw": 4.8e6, "convstem_vit": 4.9e6, "overlap_vit": 4.8e6, "bilstm": 4.2e6, "convstem_lstm": 4.61e6, "lstmformer": 4.8e6, "resnet18_1d": 4.9e6, "deep_cnn": 4.7e6}
+
 #: Table 3: test-set log g R^2, MAE and sigma_robust (dex) at N = 2e5 and ~4.8M parameters (None: not given).
 TABLE3 = {
     "convstem_lstm": dict(r2=0.729, mae=0.431, sigma_robust=0.429),

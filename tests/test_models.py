@@ -4,22 +4,15 @@ import json
 import pytest
 import torch
 
+from specvit_core import paper
 from specvit_core.models import build_model, describe_models, list_models, n_params
 from specvit_core.models.blocks import ConvStem, ConvTokenizer, SlidingWindowTokenizer
 
 # Paper Table 3 (and Sec. 3.5 for the ConvStem+LSTM's 4.61M): family and parameter count per architecture.
-PAPER = {
-    "specvit": ("transformer", 4.8e6),
-    "specvit_sw": ("transformer", 4.8e6),
-    "convstem_vit": ("transformer", 4.9e6),
-    "overlap_vit": ("transformer", 4.8e6),
-    "bilstm": ("recurrent", 4.2e6),
-    "convstem_lstm": ("hybrid", 4.61e6),
-    "lstmformer": ("hybrid", 4.8e6),
-    "resnet18_1d": ("cnn", 4.9e6),
-    "deep_cnn": ("cnn", 4.7e6),
-}
-ATTENTION_MODELS = [name for name, (family, _) in PAPER.items() if family in ("transformer", "hybrid")]
+FAMILY = {"specvit": "transformer", "specvit_sw": "transformer", "convstem_vit": "transformer",
+          "overlap_vit": "transformer", "bilstm": "recurrent", "convstem_lstm": "hybrid", "lstmformer": "hybrid",
+          "resnet18_1d": "cnn", "deep_cnn": "cnn"}
+ATTENTION_MODELS = [name for name, family in FAMILY.items() if family in ("transformer", "hybrid")]
 L = 4096
 
 
@@ -35,14 +28,14 @@ def spectra(n, seed=0):
 
 
 def test_registry_holds_the_nine_paper_architectures_with_their_families():
-    assert sorted(list_models()) == sorted(PAPER)
-    for name, (family, _) in PAPER.items():
+    assert sorted(list_models()) == sorted(FAMILY) == sorted(paper.PARAMS)
+    for name, family in FAMILY.items():
         assert build_model(name, "smoke").config["family"] == family
 
 
-@pytest.mark.parametrize("name", PAPER)
+@pytest.mark.parametrize("name", FAMILY)
 def test_paper_size_parameter_count_within_5_percent_of_paper(name):
-    assert n_params(build_model(name, "paper")) == pytest.approx(PAPER[name][1], rel=0.05)
+    assert n_params(build_model(name, "paper")) == pytest.approx(paper.PARAMS[name], rel=0.05)
 
 
 def test_specvit_parameter_count_is_exact():
@@ -66,20 +59,20 @@ def test_describe_models_is_json_ready_and_matches_the_registry():
     assert [r["name"] for r in rows] == list_models()
     for r in rows:
         assert r["n_params"] == n_params(build_model(r["name"], "smoke"))
-        assert r["paper_params"] == PAPER[r["name"]][1]
+        assert r["paper_params"] == paper.PARAMS[r["name"]]
 
 
-@pytest.mark.parametrize("name", PAPER)
+@pytest.mark.parametrize("name", FAMILY)
 def test_forward_shape_and_config_rebuilds_the_model(name):
     model = build_model(name, "smoke", n_outputs=3)
     out = model(spectra(5)[0])
     assert out.shape == (5, 3) and torch.isfinite(out).all()
     config = dict(model.config)
-    assert config.pop("family") == PAPER[name][0]
+    assert config.pop("family") == FAMILY[name]
     assert n_params(build_model(**config)) == n_params(model)
 
 
-@pytest.mark.parametrize("name", PAPER)
+@pytest.mark.parametrize("name", FAMILY)
 def test_backward_gives_finite_gradients_on_every_parameter(name):
     model = build_model(name, "smoke")
     model(spectra(8)[0]).square().mean().backward()
@@ -88,7 +81,7 @@ def test_backward_gives_finite_gradients_on_every_parameter(name):
     assert any(p.grad.abs().sum() > 0 for p in model.parameters())
 
 
-@pytest.mark.parametrize("name", PAPER)
+@pytest.mark.parametrize("name", FAMILY)
 def test_learns_a_fixed_batch(name):
     torch.manual_seed(0)
     x, y = spectra(32)

@@ -130,7 +130,7 @@ class DeepCNN(nn.Module):
         return self.head(features.mean(dim=-1))  # (B, n_outputs)
 
 
-@register_model(family="cnn", paper_params=4.9e6)
+@register_model(family="cnn")
 def resnet18_1d(size):
     """ResNet-18 (1D): BasicBlocks [2, 2, 2, 2] with channels [72, 144, 288, 576], global average pooling.
 
@@ -154,7 +154,7 @@ def resnet18_1d(size):
     return ResNet1d, dict(widths=(w, 2 * w, 4 * w, 8 * w), blocks=(2, 2, 2, 2), kernel_size=3)
 
 
-@register_model(family="cnn", paper_params=4.7e6)
+@register_model(family="cnn")
 def deep_cnn(size):
     """Deep CNN: 8 conv layers (kernel 9, channels 64 -> 512), BatchNorm + ReLU, max-pool 4 after every second.
 

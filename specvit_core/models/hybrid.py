@@ -5,7 +5,7 @@ from .registry import register_model
 from .transformer import VIT, SpecViT
 
 
-@register_model(family="hybrid", paper_params=4.61e6)
+@register_model(family="hybrid")
 def convstem_lstm(size):
     """ConvStem+LSTM: ConvStem -> 1-layer BiLSTM (h = D/2 = 128) + residual + LN -> 5-layer ViT (paper Sec. 3.5).
 
@@ -29,7 +29,7 @@ def convstem_lstm(size):
     return SpecViT, dict(vit, tokenizer="convstem", stride=None, depth=vit["depth"] - 1, lstm_hidden=vit["dim"] // 2)
 
 
-@register_model(family="hybrid", paper_params=4.8e6)
+@register_model(family="hybrid")
 def lstmformer(size):
     """LSTMFormer: Conv1D tokenizer -> 1-layer BiLSTM (h = 3D/4 = 192) + residual + LN -> 5-layer ViT.
 

@@ -40,7 +40,7 @@ class BiLSTM(nn.Module):
         return self.head(torch.cat([h[-2], h[-1]], dim=1))  # (B, 2 * hidden) -> (B, n_outputs)
 
 
-@register_model(family="recurrent", paper_params=4.2e6)
+@register_model(family="recurrent")
 def bilstm(size):
     """BiLSTM: Conv1D patch tokenizer (P = 16, D = 256) -> 3-layer BiLSTM (h = 256) -> linear (paper Sec. 3.6).
 

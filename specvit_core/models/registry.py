@@ -11,6 +11,8 @@ from typing import Callable
 
 from torch import nn
 
+from ..paper import PARAMS as PAPER_PARAMS
+
 SIZES = ("paper", "cpu", "quick", "smoke")
 FAMILIES = ("transformer", "recurrent", "hybrid", "cnn")
 
@@ -18,14 +20,13 @@ FAMILIES = ("transformer", "recurrent", "hybrid", "cnn")
 @dataclass(frozen=True)
 class _Entry:
     family: str
-    paper_params: float  # parameter count reported in the paper (Table 3)
     hparams: Callable[[str], tuple[type[nn.Module], dict]]
 
 
 _REGISTRY: dict[str, _Entry] = {}
 
 
-def register_model(*, family: str, paper_params: float):
+def register_model(*, family: str):
     """Decorator registering ``fn(size) -> (model class, hyperparameters)`` under ``fn.__name__``.
 
     The first line of ``fn``'s docstring is the architecture's description in :func:`describe_models`.
@@ -34,8 +35,6 @@ def register_model(*, family: str, paper_params: float):
     ----------
     family : str
         One of ``FAMILIES``.
-    paper_params : float
-        The parameter count the paper reports for the paper-size model.
 
     Returns
     -------
@@ -53,7 +52,7 @@ def register_model(*, family: str, paper_params: float):
     def decorator(fn):
         if fn.__name__ in _REGISTRY:
             raise ValueError(f"The model name {fn.__name__!r} is already registered")
-        _REGISTRY[fn.__name__] = _Entry(family, paper_params, fn)
+        _REGISTRY[fn.__name__] = _Entry(family, fn)
         return fn
 
     return decorator
@@ -139,7 +138,8 @@ def describe_models(size: str = "paper") -> list[dict]:
     Returns
     -------
     list of dict
-        Keys: name, family, size, n_params, paper_params (the paper's count for the paper size),
+        Keys: name, family, size, n_params, paper_params (the paper's count for the paper size, from
+        :data:`specvit_core.paper.PARAMS`; None for an architecture the paper does not have),
         description (first docstring line) and hparams.
 
     Raises
@@ -152,7 +152,7 @@ def describe_models(size: str = "paper") -> list[dict]:
         model = build_model(name, size)
         rows.append(dict(
             name=name, family=entry.family, size=size, n_params=n_params(model),
-            paper_params=entry.paper_params, description=(entry.hparams.__doc__ or "").strip().splitlines()[0],
+            paper_params=PAPER_PARAMS.get(name), description=(entry.hparams.__doc__ or "").strip().splitlines()[0],
             hparams={k: v for k, v in model.config.items() if k not in ("name", "family", "size", "n_outputs")},
         ))
     return rows

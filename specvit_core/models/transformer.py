@@ -110,7 +110,7 @@ class SpecViT(nn.Module):
         return self.encoder.attention_maps(self.embed(x))
 
 
-@register_model(family="transformer", paper_params=4.8e6)
+@register_model(family="transformer")
 def specvit(size):
     """SpecViT: Conv1D patch tokenizer (P = S = 16), 6 pre-LN layers, D = 256, 8 heads (paper Secs. 3.3-3.4).
 
@@ -133,7 +133,7 @@ def specvit(size):
     return SpecViT, dict(VIT[size], tokenizer="conv", stride=None)
 
 
-@register_model(family="transformer", paper_params=4.8e6)
+@register_model(family="transformer")
 def specvit_sw(size):
     """SpecViT with the sliding-window tokenizer (unfold + Linear) of paper App. B.2.
 
@@ -156,7 +156,7 @@ def specvit_sw(size):
     return SpecViT, dict(VIT[size], tokenizer="sw", stride=None)
 
 
-@register_model(family="transformer", paper_params=4.9e6)
+@register_model(family="transformer")
 def convstem_vit(size):
     """ConvStem ViT: 4-layer CNN stem (stride 16, 31-pixel receptive field) tokenizer, then the SpecViT encoder.
 
@@ -179,7 +179,7 @@ def convstem_vit(size):
     return SpecViT, dict(VIT[size], tokenizer="convstem", stride=None)
 
 
-@register_model(family="transformer", paper_params=4.8e6)
+@register_model(family="transformer")
 def overlap_vit(size):
     """OverlapViT: Conv1D tokenizer with overlapping patches (kernel 32, stride 16), SpecViT encoder.
 
