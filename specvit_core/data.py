@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -214,6 +215,26 @@ def read_manifest(dataset_dir, required: bool = True) -> dict:
     return json.loads(path.read_text())
 
 
+_SPLIT_FILE = re.compile(r"(train)_[0-9]{3}\.h5|(val|test)\.h5")  # train_000.h5, train_001.h5, ..., val.h5, test.h5
+
+
+def split_of_file(name: str) -> str | None:
+    """The split :func:`read_split` reads a file of this name as.
+
+    Parameters
+    ----------
+    name : str
+        A file name, e.g. ``"train_002.h5"``.
+
+    Returns
+    -------
+    str or None
+        ``"train"``, ``"val"`` or ``"test"``; None for a name no split reads.
+    """
+    match = _SPLIT_FILE.fullmatch(name)
+    return (match.group(1) or match.group(2)) if match else None
+
+
 def split_files(dataset_dir, split: str) -> list[Path]:
     """The HDF5 files of ``split`` in ``dataset_dir``, train shards in order.
 
@@ -241,7 +262,8 @@ def split_files(dataset_dir, split: str) -> list[Path]:
     folder = Path(dataset_dir)
     if not folder.is_dir():
         raise FileNotFoundError(f"The dataset folder {str(folder)!r} does not exist (simulate it first)")
-    files = sorted(folder.glob("train_[0-9][0-9][0-9].h5")) if split == "train" else [folder / f"{split}.h5"]
+    files = sorted(p for p in folder.glob("*.h5") if split_of_file(p.name) == "train") if split == "train" else \
+        [folder / f"{split}.h5"]
     if not files or not files[0].is_file():
         pattern = "train_000.h5, train_001.h5, ..." if split == "train" else f"{split}.h5"
         raise FileNotFoundError(f"No {split} split in {str(folder)!r}: expected {pattern}")

@@ -383,7 +383,8 @@ def list_runs(profile: str, names=None, root=None) -> dict[str, Path]:
     root = Path(root or runs_dir(profile))
     if names is None:
         folders = sorted(p.name for p in root.iterdir() if p.is_dir() and p.name != BENCHMARK) if root.is_dir() else []
-        names = [*[n for n in list_models() if n in folders], *[n for n in folders if n not in list_models()]]
+        networks = list_models()
+        names = [*[n for n in networks if n in folders], *[n for n in folders if n not in networks]]
     return {n: root / n for n in names if is_evaluated(root / n)}
 
 

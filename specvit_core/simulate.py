@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from . import __version__, files, paper
 from .config import LABEL_RANGES, get_profile
-from .data import MANIFEST, SpectraWriter, read_manifest
+from .data import MANIFEST, SpectraWriter, read_manifest, split_of_file
 from .noise import draw_conditions, median_normalize, observe
 from .spectra.grid import load_grid
 from .spectra.templates import TemplateGrid
@@ -410,8 +410,8 @@ def _check_replaceable(out_dir: Path) -> None:
     manifest or a progress file), or holding only the files a dataset has."""
     if not out_dir.exists() or (out_dir / MANIFEST).exists() or (out_dir / PARTIAL).exists():
         return
-    dataset_file = re.compile(r"(train_\d{3}|val|test)\.h5(\.\d+\.tmp)?")
-    other = sorted(p.name for p in out_dir.iterdir() if not dataset_file.fullmatch(p.name))
+    other = sorted(p.name for p in out_dir.iterdir()  # a split file, or its temporary copy <name>.<pid>.tmp
+                   if split_of_file(re.sub(r"\.[0-9]+\.tmp$", "", p.name)) is None)
     if other:
         raise FileExistsError(f"{out_dir} is not a dataset folder (no {MANIFEST}) and holds other files "
                               f"({', '.join(other[:5])}{', ...' if len(other) > 5 else ''}); overwrite replaces the "

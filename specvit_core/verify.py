@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -28,12 +27,11 @@ import h5py
 import numpy as np
 
 from . import files, runs
-from .data import ERROR_KEY, FLUX_KEY, MANIFEST, PARAMS_KEY, SPLITS, open_split_file
+from .data import ERROR_KEY, FLUX_KEY, MANIFEST, PARAMS_KEY, SPLITS, open_split_file, split_of_file
 from .spectra.templates import AXES
 
 CACHE = ".verify_cache.json"  # name -> size, mtime_ns, sha256 of the files hashed before
 CHUNK = 1024  # spectra read at once by the disjointness check
-_SPLIT_FILE = re.compile(r"(train)_\d{3}\.h5|(val|test)\.h5")  # the names data.split_files reads
 
 
 @dataclass(frozen=True)
@@ -133,23 +131,6 @@ class Report:
         return self.format()
 
 
-def read_as(name: str) -> str | None:
-    """The split :func:`specvit_core.data.read_split` reads a file of this name as.
-
-    Parameters
-    ----------
-    name : str
-        A file name, e.g. ``"train_002.h5"``.
-
-    Returns
-    -------
-    str or None
-        ``"train"``, ``"val"`` or ``"test"``; None for a name no split reads.
-    """
-    match = _SPLIT_FILE.fullmatch(name)
-    return (match.group(1) or match.group(2)) if match else None
-
-
 def manifest_sha256(dataset_dir) -> str | None:
     """SHA-256 of a dataset's ``manifest.json``: the identity of the data a run is trained and evaluated on.
 
@@ -192,7 +173,7 @@ def _check_listed(folder: Path, table: dict, report: Report) -> list[str]:
     """Error for every ``*.h5`` file the manifest does not list; returns those names."""
     unlisted = sorted(p.name for p in folder.glob("*.h5") if p.name not in table)
     for name in unlisted:
-        split = read_as(name)
+        split = split_of_file(name)
         effect = (f"data.read_split would read it as part of the {split} split" if split else
                   "no split reads it, but it is not part of this dataset")
         report.error("listed", name, f"is in the folder but not listed in {MANIFEST}: {effect}. The rule: every HDF5 "
@@ -228,7 +209,7 @@ def _check_file(path: Path, entry: dict, report: Report) -> bool:
             report.error("rows", name, f"{key} holds {count} rows but {MANIFEST} lists n={n}; the rule: the file "
                          "holds exactly the manifest's n spectra (it was replaced, truncated or the manifest edited)")
     attr = attr.decode() if isinstance(attr, bytes) else attr
-    expected = read_as(name) or listed
+    expected = split_of_file(name) or listed
     for source, value in ((f"{MANIFEST} lists split", listed), ("the file's split attribute is", attr)):
         if value != expected:
             report.error("split", name, f"{source} {value!r} but the file is read as the {expected!r} split; the "
@@ -351,7 +332,7 @@ def verify_dataset(dataset_dir, hashes: bool = True, contents: bool = True, spli
     if table is None:
         return report
     unlisted = _check_listed(folder, table, report)
-    split_of = {name: read_as(name) or table[name].get("split") for name in table}  # the split a file is read as
+    split_of = {name: split_of_file(name) or table[name].get("split") for name in table}  # as a file is read
     names = [name for name in sorted(table) if split_of[name] in splits]
     present = [name for name in names if (folder / name).is_file()]
     for name in sorted(set(names) - set(present)):
@@ -366,7 +347,7 @@ def verify_dataset(dataset_dir, hashes: bool = True, contents: bool = True, spli
     if contents:
         rank = {split: i for i, split in enumerate(SPLITS)}
         order = {name: split_of[name] for name in sorted(readable, key=lambda n: (rank.get(split_of[n], 3), n))}
-        order.update({name: read_as(name) or "unlisted" for name in unlisted if _readable(folder / name)})
+        order.update({name: split_of_file(name) or "unlisted" for name in unlisted if _readable(folder / name)})
         _check_disjoint(folder, order, report)
     return report
 
