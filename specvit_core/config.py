@@ -8,6 +8,8 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class Profile:
@@ -168,3 +170,32 @@ def cache_dir() -> Path:
         ``<root>/data/cache`` (see :func:`project_root`).
     """
     return project_root() / "data" / "cache"
+
+
+def require_integer(name: str, value, minimum: int | None = None) -> int:
+    """A configuration field that must be an integer (a papermill ``-r`` parameter arrives as a string).
+
+    Parameters
+    ----------
+    name : str
+        The field, named in the message.
+    value : object
+        Its value; bool and float are refused.
+    minimum : int, optional
+        Smallest allowed value.
+
+    Returns
+    -------
+    int
+        ``value`` as a Python int.
+
+    Raises
+    ------
+    ValueError
+        ``"The <name> parameter, <value>, must be <rule>"``.
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or (
+            minimum is not None and value < minimum):
+        rule = "an integer" if minimum is None else "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise ValueError(f"The {name} parameter, {value!r}, must be {rule}")
+    return int(value)

@@ -17,7 +17,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import __version__, files, paper
-from .config import LABEL_RANGES, get_profile
+from .config import LABEL_RANGES, get_profile, require_integer
 from .data import MANIFEST, SpectraWriter, read_manifest, split_of_file
 from .noise import draw_conditions, median_normalize, observe
 from .spectra.grid import load_grid
@@ -79,7 +79,7 @@ class SimulationConfig:
 
     def __post_init__(self):
         for name in ("n_train", "n_val", "n_test", "n_shards", "seed"):
-            object.__setattr__(self, name, _integer(name, getattr(self, name), minimum=0 if name == "seed" else 1))
+            object.__setattr__(self, name, require_integer(name, getattr(self, name), minimum=0 if name == "seed" else 1))
         for name in ("mag_range", "teff_range", "logg_range", "mh_range"):
             object.__setattr__(self, name, _pair(name, getattr(self, name)))
         for name in ("grid", "profile"):
@@ -161,14 +161,6 @@ class SimulationConfig:
         """
         sizes = np.diff(np.linspace(0, self.n_train, self.n_shards + 1).round().astype(int))
         return [(f"train_{i:03d}", int(n)) for i, n in enumerate(sizes)] + [("val", self.n_val), ("test", self.n_test)]
-
-
-def _integer(name: str, value, minimum: int) -> int:
-    """``value`` as an int if it is an integer >= ``minimum`` (bool and float are refused), else ValueError."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
-        rule = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
-        raise ValueError(f"The {name} parameter, {value!r}, must be {rule}")
-    return int(value)
 
 
 def _pair(name: str, value) -> tuple[float, float]:

@@ -29,7 +29,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm.auto import tqdm
 
 from . import runs
-from .config import get_profile
+from .config import get_profile, require_integer
 from .data import FIXED_NOISE_SEED, LabelScaler, NoisySpectra, lock_test_split, read_split
 from .metrics import mae, r2, regression_metrics
 from .models import build_model, n_params
@@ -166,12 +166,13 @@ FLOAT_FIELDS = ("lr", "weight_decay", "grad_clip", "eta_min", "noise_alpha")
 
 def _check_types(cfg: TrainConfig) -> None:
     """Refuse fields of the wrong type (a papermill ``-p epochs 12`` gives an int, ``-r epochs 12`` a string)."""
-    for name in INT_FIELDS + FLOAT_FIELDS:
+    for name in INT_FIELDS:
+        if getattr(cfg, name) is not None:
+            require_integer(name, getattr(cfg, name))
+    for name in FLOAT_FIELDS:
         value = getattr(cfg, name)
-        number = isinstance(value, (int, np.integer)) if name in INT_FIELDS else isinstance(value, (int, float))
-        if value is not None and (isinstance(value, bool) or not number):
-            kind = "an integer" if name in INT_FIELDS else "a number"
-            raise ValueError(f"The {name} parameter, {value!r}, must be {kind}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"The {name} parameter, {value!r}, must be a number")
 
 
 def resolve_device(device: str) -> torch.device:
