@@ -42,7 +42,8 @@ EARLY_STOPPING_ROUNDS = 50
 RIDGE_ALPHAS = 10.0 ** np.arange(0, 8)  # Table 3 used alpha = 1e5
 
 
-def training_inputs(flux, error, labels, n_augment: int = 1, seed: int = 42) -> tuple[np.ndarray, np.ndarray]:
+def training_inputs(flux, error, labels, n_augment: int = 1, seed: int = 42, alpha: float = 1.0
+                    ) -> tuple[np.ndarray, np.ndarray]:
     """Noisy training inputs: ``n_augment`` realizations per spectrum, realization ``k`` = the networks' epoch ``k``.
 
     Parameters
@@ -55,6 +56,8 @@ def training_inputs(flux, error, labels, n_augment: int = 1, seed: int = 42) -> 
         Noise realizations per spectrum (>= 1); the rows are stacked realization by realization.
     seed : int
         Training seed (``TrainConfig.seed``, 42 by default).
+    alpha : float
+        Noise-level scaling (0 for observed survey spectra, whose noise is already in the flux).
 
     Returns
     -------
@@ -66,12 +69,17 @@ def training_inputs(flux, error, labels, n_augment: int = 1, seed: int = 42) -> 
     Raises
     ------
     ValueError
-        ``n_augment < 1``, or inputs empty, non-finite or of different lengths.
+        ``n_augment < 1``, or inputs empty, non-finite (``error`` may be +inf where a survey spectrum has no data,
+        with ``alpha`` 0) or of different lengths.
     """
     if n_augment < 1:
         raise ValueError(f"n_augment must be a positive integer; got {n_augment!r}")
-    flux, error, labels = check_arrays(flux=flux, error=error, labels=labels)
-    x = np.concatenate([np.stack([noisy_spectrum(f, e, np.random.default_rng((seed, k, i)))
+    if alpha == 0:  # observed spectra: only the flux is used, and their error is +inf where they have no data
+        flux, labels = check_arrays(flux=flux, labels=labels)
+        error = np.broadcast_to(np.float32(1.0), flux.shape)
+    else:
+        flux, error, labels = check_arrays(flux=flux, error=error, labels=labels)
+    x = np.concatenate([np.stack([noisy_spectrum(f, e, np.random.default_rng((seed, k, i)), alpha)
                                   for i, (f, e) in enumerate(zip(flux, error))]) for k in range(n_augment)])
     return x, np.tile(labels, n_augment)
 
@@ -249,7 +257,7 @@ def run_baselines(profile: str, baselines=BASELINES, *, dataset_dir=None, runs_r
             continue
         if test is None:
             test = read_split(dataset_dir, "test")
-            x_test = fixed_noisy(test.flux, test.error)
+            x_test = fixed_noisy(test.flux, test.error, alpha=configs[name].get("noise_alpha", 1.0))
         if name == "template":
             grid = grid or load_grid(config["grid"], progress=progress)
             columns, history, extra = _run_template(config, grid, manifest.get("grid_meta", {}), test, x_test,
@@ -275,7 +283,8 @@ def _configs(profile: str, dataset_dir: Path, manifest: dict, manifest_sha256: s
              n_augment: int, seed: int, max_train: int | None) -> dict:
     """The ``config.json`` of every baseline's run (what the cache compares: a regenerated dataset is refitted)."""
     base = dict(profile=profile, dataset_dir=str(dataset_dir), manifest_sha256=manifest_sha256, label=label)
-    learned = dict(n_augment=n_augment, seed=seed, val_noise_seed=FIXED_NOISE_SEED)
+    learned = dict(n_augment=n_augment, seed=seed, val_noise_seed=FIXED_NOISE_SEED,
+                   **({"noise_alpha": 0.0} if manifest.get("observed") else {}))  # survey spectra: noise is in them
     if max_train is not None:
         learned["max_train"] = int(max_train)
     return {
@@ -292,8 +301,9 @@ def _run_learned(config: dict, train, val, x_test, n_jobs: int) -> tuple[dict, p
     """Fit Ridge or LightGBM on noisy train/val inputs and predict ``x_test``: (columns, history, extra metrics)."""
     label, t0 = config["label"], time.perf_counter()
     x_train, y_train = training_inputs(train.flux, train.error, train.labels(label), config["n_augment"],
-                                       config["seed"])
-    x_val, y_val = fixed_noisy(val.flux, val.error, config["val_noise_seed"]), val.labels(label)
+                                       config["seed"], config.get("noise_alpha", 1.0))
+    x_val = fixed_noisy(val.flux, val.error, config["val_noise_seed"], config.get("noise_alpha", 1.0))
+    y_val = val.labels(label)
     if config["arch"] == "ridge":
         model, alpha, history = fit_ridge(x_train, y_train, x_val, y_val, config["alphas"])
         extra = dict(alpha=alpha)

@@ -141,7 +141,7 @@ def run_folder(profile: str, name: str, config: TrainConfig) -> Path:
 
 
 def train_runs(configs: dict[str, TrainConfig], dataset_dir, profile: str, progress: bool = True,
-               share_main: bool = True) -> pd.DataFrame:
+               share_main: bool = True, root=None) -> pd.DataFrame:
     """Train (or reuse) one run per entry and return their test metrics, one row per name, with ``run_dir``.
 
     Runs go to :func:`run_folder`; with ``share_main=False`` (another dataset than the profile's) always to
@@ -161,6 +161,8 @@ def train_runs(configs: dict[str, TrainConfig], dataset_dir, profile: str, progr
         Show progress bars.
     share_main : bool
         Let the main configurations use (and reuse) the main run folders.
+    root : str or Path, optional
+        Put every run in ``<root>/<name>/`` instead (e.g. the transfer experiments' folder).
 
     Returns
     -------
@@ -176,7 +178,8 @@ def train_runs(configs: dict[str, TrainConfig], dataset_dir, profile: str, progr
     """
     rows = {}
     for name, config in tqdm(configs.items(), desc="training runs", disable=not progress or len(configs) < 2):
-        run_dir = run_folder(profile, name, config) if share_main else benchmark_dir(profile) / name
+        run_dir = Path(root) / name if root is not None else (
+            run_folder(profile, name, config) if share_main else benchmark_dir(profile) / name)
         try:
             rows[name] = dict(train(config, dataset_dir, run_dir), status="finished", run_dir=run_dir)
         except TrainingDiverged as err:

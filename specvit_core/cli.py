@@ -1,4 +1,4 @@
-"""The ``specvit`` command: simulate, verify, models, train, baselines, benchmark, book."""
+"""The ``specvit`` command: simulate, verify, models, train, baselines, benchmark, preprocess, predict, book."""
 from __future__ import annotations
 
 import argparse
@@ -109,6 +109,92 @@ def _benchmark(args: argparse.Namespace) -> int:
     return 0
 
 
+def _loader_options(args: argparse.Namespace) -> dict:
+    """The survey loader's options given on the command line (generic tables and DESI's HDF5 need them)."""
+    options = {}
+    if args.survey == "table":
+        if args.medium is None or args.frame is None:
+            raise ValueError("--survey table needs --medium {air,vacuum} and --frame {rest,observed}: a generic "
+                             "table does not say in which medium and frame its wavelengths are")
+        options.update(medium=args.medium, rest_frame=args.frame == "rest")
+    if args.wavelength is not None:
+        options["wavelength"] = args.wavelength
+    return options
+
+
+def _preprocess(args: argparse.Namespace) -> int:
+    from .transfer import survey_dataset
+
+    manifest = survey_dataset(args.survey, args.spectra, args.out, labels_path=args.labels,
+                              labels_survey=args.labels_survey, overwrite=args.overwrite, **_loader_options(args))
+    counts = ", ".join(f"{k} {v}" for k, v in manifest.get("counts", {}).items())
+    splits = ", ".join(f"{f['split']} {f['n']}" for f in manifest["files"].values())
+    print(f"wrote {args.out} ({splits}; {counts})")
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from . import files
+    from .transfer import predict_dataset, predict_files
+
+    if (args.data is None) == (not args.spectra):
+        raise ValueError("give either --data DIR (a dataset folder) or --spectra PATH... with --survey")
+    if args.data is not None:
+        table = predict_dataset(args.run, args.data, device=args.device)
+    else:
+        if args.survey is None:
+            raise ValueError("--spectra needs --survey to say which loader reads the files")
+        table = predict_files(args.run, args.survey, args.spectra, labels_path=args.labels,
+                              labels_survey=args.labels_survey, device=args.device, **_loader_options(args))
+    files.write_text(args.out, table.to_csv(index=False))
+    print(f"wrote {len(table)} predictions to {args.out}")
+    return 0
+
+
+def _add_survey_options(parser, required: bool) -> None:
+    """The options that say how to read survey files (shared by preprocess and predict)."""
+    from .surveys import SURVEYS
+
+    parser.add_argument("--survey", required=required, choices=SURVEYS,
+                        help="which archive format the files are in: " + ", ".join(SURVEYS))
+    parser.add_argument("--spectra", nargs="+", type=Path, required=required, metavar="PATH",
+                        help="the survey's files (apStar/aspcapStar FITS, DESI coadd FITS or appendix-L.1 HDF5, "
+                        "Gaia RVS CSV/ECSV/FITS, or a table with targetid, wavelength, flux[, error])")
+    parser.add_argument("--labels", type=Path, help="catalogue of labels (allStar FITS, DESI MWS VAC, Gaia table, or "
+                        "CSV with targetid, T_eff, log_g, M_H[, vrad]); without it the spectra are unlabelled")
+    parser.add_argument("--labels-survey", choices=SURVEYS, help="column convention of --labels (default: --survey)")
+    parser.add_argument("--medium", choices=["air", "vacuum"], help="wavelength medium (--survey table only)")
+    parser.add_argument("--frame", choices=["rest", "observed"], help="wavelength frame (--survey table only)")
+    parser.add_argument("--wavelength", type=Path, help="text file of wavelengths (DESI appendix-L.1 HDF5 without "
+                        "its own wavelength dataset)")
+
+
+def _add_transfer_parsers(sub) -> None:
+    pre = sub.add_parser(
+        "preprocess", help="turn survey spectra into a dataset (paper appendix L)",
+        description="Read survey files as the archive serves them, match a labels catalogue by target id, keep the "
+        "labels inside the ranges of appendix L.2, move each spectrum to the rest frame and to air, resample it "
+        "onto the 4096-pixel grid (flux 0.5 / error inf where it has no data), mask spikes, estimate its SNR, "
+        "median-normalize it, split 80/10/10 with seed 42 and write train_000.h5, val.h5, test.h5 and "
+        "manifest.json. Without --labels every spectrum goes to test.h5, for specvit predict.")
+    _add_survey_options(pre, required=True)
+    pre.add_argument("--out", type=Path, required=True, help="the dataset folder to write")
+    pre.add_argument("--overwrite", action="store_true", help="replace an existing dataset in --out")
+    pre.set_defaults(func=_preprocess)
+
+    pred = sub.add_parser(
+        "predict", help="predict log g of survey spectra with a trained run",
+        description="Apply a run's best checkpoint to a dataset folder (every split; e.g. from specvit preprocess) "
+        "or to survey files preprocessed on the fly, and write a CSV: targetid, log_g_pred and the labels when "
+        "known.")
+    pred.add_argument("--run", type=Path, required=True, help="a run folder with best.pt (e.g. runs/quick/specvit)")
+    pred.add_argument("--data", type=Path, help="a dataset folder")
+    _add_survey_options(pred, required=False)
+    pred.add_argument("--out", type=Path, default=Path("predictions.csv"), help="CSV to write (default: %(default)s)")
+    pred.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
+    pred.set_defaults(func=_predict)
+
+
 def _book(args: argparse.Namespace) -> int:
     from .book import build_book
 
@@ -164,7 +250,8 @@ def _add_verify_parser(sub, profiles: list[str]) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``specvit`` argument parser: subcommands simulate, verify, grid, models, train, baselines, benchmark, book.
+    """The ``specvit`` argument parser: subcommands simulate, verify, grid, models, train, preprocess, predict,
+    baselines, benchmark, book.
 
     Returns
     -------
@@ -206,6 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     mod.set_defaults(func=_models)
 
     _add_train_parser(sub, profiles)
+    _add_transfer_parsers(sub)
 
     base = sub.add_parser("baselines", help="fit LightGBM, Ridge and template fitting on a profile's data",
                           description="Fit the classical baselines on the train/val splits, evaluate on test, and "

@@ -215,6 +215,22 @@ def read_manifest(dataset_dir, required: bool = True) -> dict:
     return json.loads(path.read_text())
 
 
+def flux_is_observed(dataset_dir) -> bool:
+    """Whether a dataset's flux is observed (its noise is in it: preprocessed survey spectra, manifest
+    ``"observed": true``) rather than clean templates to which training adds noise.
+
+    Parameters
+    ----------
+    dataset_dir : str or Path
+
+    Returns
+    -------
+    bool
+        False for a folder without a manifest.
+    """
+    return bool(read_manifest(dataset_dir, required=False).get("observed", False))
+
+
 _SPLIT_FILE = re.compile(r"(train)_[0-9]{3}\.h5|(val|test)\.h5")  # train_000.h5, train_001.h5, ..., val.h5, test.h5
 
 
@@ -326,8 +342,9 @@ def _read_file(path: Path, split: str, n: int | None) -> SpectraSplit:
 def check_values(where, flux, error, params, first_row: int = 0) -> None:
     """Refuse spectra that training cannot use: the rules every stored split obeys.
 
-    Rules: every flux value finite; every error value finite and > 0 (it scales the injected noise and weights
-    the fits); the median of every median-normalized spectrum positive (a negated or empty spectrum breaks it);
+    Rules: every flux value finite; every error value > 0 and not NaN (it scales the injected noise and weights
+    the fits; ``+inf`` marks a pixel without data in a preprocessed survey spectrum, appendix L.4); the median of
+    every median-normalized spectrum positive (a negated or empty spectrum breaks it);
     the label columns ``T_eff``, ``log_g``, ``M_H`` (those ``params`` has) numeric and finite.
 
     Parameters
@@ -349,7 +366,8 @@ def check_values(where, flux, error, params, first_row: int = 0) -> None:
     """
     flux, error = np.asarray(flux), np.asarray(error)
     checks = [("flux", flux, np.isfinite, "flux must be finite"),
-              ("error", error, lambda a: np.isfinite(a) & (a > 0), "error must be finite and > 0")]
+              ("error", error, lambda a: a > 0, "error must be > 0 and not NaN (+inf marks a survey pixel without "
+               "data, appendix L.4)")]
     for name in (k for k in LABEL_COLUMNS if k in (params.dtype.names or ())):
         if params.dtype[name].kind not in "iuf":
             raise ValueError(f"{where}: label {name} has dtype {params.dtype[name]}; the rule is: labels "

@@ -617,7 +617,8 @@ def noisy_spectrum(flux: np.ndarray, error: np.ndarray, rng: np.random.Generator
     rng : numpy.random.Generator
         Source of ``eps ~ N(0, 1)``, drawn as float32.
     alpha : float
-        Noise-level scaling (1 = nominal instrument noise, 0 = none).
+        Noise-level scaling (1 = nominal instrument noise, 0 = none: ``flux`` is returned clipped at 0, whatever
+        ``error`` holds, e.g. the ``inf`` of survey pixels without data).
 
     Returns
     -------
@@ -631,5 +632,7 @@ def noisy_spectrum(flux: np.ndarray, error: np.ndarray, rng: np.random.Generator
     """
     if np.shape(flux) != np.shape(error):
         raise ValueError(f"flux shape {np.shape(flux)} and error shape {np.shape(error)} must agree")
+    if alpha == 0:  # observed spectra (noise already in them) may carry sigma = inf where they have no data
+        return np.maximum(flux, 0, dtype=np.float32)
     eps = rng.standard_normal(np.shape(flux), dtype=np.float32)
     return np.maximum(flux + np.float32(alpha) * eps * error, 0, dtype=np.float32)

@@ -41,3 +41,46 @@ CONVSTEM_LSTM_PARAMS = {"to_tokens": 130e3, "bridge": 395e3, "encoder": 4.09e6}
 #: Table 13: test R^2 of SpecViT and LightGBM in bins of i-band magnitude (N = 2e5).
 TABLE13_R2 = {"specvit": {20.0: 0.90, 21.5: 0.80, 22.0: 0.68, 22.5: 0.52},
               "lightgbm": {20.0: 0.87, 21.5: 0.74, 22.0: 0.60, 22.5: 0.42}}
+
+#: Section 5.2.1: the stellar types of the APOGEE test set (N = 1,000): 14.3% giants (log g < 2.5), 23.4%
+#: subgiants, 62.3% dwarfs (log g > 4.0).
+APOGEE_TEST_MIX = {"giant": 0.143, "subgiant": 0.234, "dwarf": 0.623}
+
+#: Table 7 (= Table 17, Experiment A): the APOGEE DR17 test set after BOSZ pre-training and APOGEE fine-tuning
+#: (LightGBM trained on APOGEE only); sigma_robust, R^2, MAE in dex.
+TABLE7 = {
+    "bilstm": dict(sigma_robust=0.066, r2=0.953, mae=0.100),
+    "specvit": dict(sigma_robust=0.067, r2=0.954, mae=0.102),
+    "convstem_lstm": dict(sigma_robust=0.078, r2=0.951, mae=0.114),
+    "lightgbm": dict(sigma_robust=0.111, r2=0.953, mae=0.122),
+}
+
+#: Table 8: APOGEE test set by stellar type: MAE, sigma_robust and its bootstrap 95% CI (dex).
+TABLE8 = {
+    ("bilstm", "giant"): dict(mae=0.185, sigma_robust=0.167, ci=(0.138, 0.202)),
+    ("specvit", "giant"): dict(mae=0.146, sigma_robust=0.123, ci=(0.098, 0.156)),
+    ("convstem_lstm", "giant"): dict(mae=0.159, sigma_robust=0.146, ci=(0.117, 0.197)),
+    ("bilstm", "subgiant"): dict(mae=0.167, sigma_robust=0.171, ci=(0.146, 0.199)),
+    ("specvit", "subgiant"): dict(mae=0.198, sigma_robust=0.225, ci=(0.189, 0.265)),
+    ("convstem_lstm", "subgiant"): dict(mae=0.180, sigma_robust=0.153, ci=(0.132, 0.190)),
+    ("bilstm", "dwarf"): dict(mae=0.056, sigma_robust=0.031, ci=(0.027, 0.037)),
+    ("specvit", "dwarf"): dict(mae=0.055, sigma_robust=0.029, ci=(0.026, 0.034)),
+    ("convstem_lstm", "dwarf"): dict(mae=0.078, sigma_robust=0.039, ci=(0.033, 0.045)),
+}
+
+#: Table 16 (appendix E): DESI-50k test set (N = 5,000); MAE (dex) and R^2.
+TABLE16 = {
+    "specvit": dict(mae=0.196, r2=0.577),
+    "lightgbm": dict(mae=0.217, r2=0.530),
+    "ridge": dict(mae=0.296, r2=0.174),
+}
+
+#: Table 17 (appendix F): APOGEE test set by transfer chain; sigma_robust, R^2 (MAE where given).
+TABLE17 = {
+    "A: SpecViT (BOSZ -> APOGEE)": dict(sigma_robust=0.067, r2=0.954, mae=0.102),
+    "B: SpecViT (BOSZ -> DESI-360k -> APOGEE)": dict(sigma_robust=0.175, r2=0.882, mae=0.183),
+    "C: SpecViT (BOSZ mag 19-21 -> DESI-50k -> APOGEE)": dict(sigma_robust=0.14, r2=0.93, mae=None),
+    "C: SpecViT (BOSZ mag 20.5-22.5 -> DESI-50k -> APOGEE)": dict(sigma_robust=0.15, r2=0.93, mae=None),
+    "LightGBM (APOGEE only)": dict(sigma_robust=0.111, r2=0.953, mae=0.122),
+    "DESI pipeline": dict(sigma_robust=0.40, r2=0.80, mae=None),
+}

@@ -30,7 +30,8 @@ from tqdm.auto import tqdm
 
 from . import runs
 from .config import get_profile, require_integer
-from .data import FIXED_NOISE_SEED, LabelScaler, NoisySpectra, lock_test_split, read_split
+from .data import FIXED_NOISE_SEED, LabelScaler, NoisySpectra, flux_is_observed, lock_test_split, read_split
+from .instrument import MR_N_PIXELS
 from .metrics import mae, r2, regression_metrics
 from .models import build_model, n_params
 from .verify import check_contract
@@ -515,7 +516,8 @@ def train(config: TrainConfig, dataset_dir, run_dir, resume: bool = True) -> dic
         Unknown architecture/profile/size or bad config values (messages list the valid ones), a checkpoint of
         another architecture or configuration, a training set smaller than one batch; a dataset with a manifest
         that violates its contract (:func:`specvit_core.verify.check_contract`: e.g. an unlisted stale shard), or a
-        checkpoint trained on a dataset with another manifest (both named) -- before anything is trained.
+        checkpoint trained on a dataset with another manifest (both named), observed survey spectra with
+        ``noise_alpha`` != 0 -- before anything is trained.
     TrainingDiverged
         A non-finite training loss (the message names epoch and step; ``last.pt`` keeps the last good state).
     """
@@ -526,6 +528,9 @@ def train(config: TrainConfig, dataset_dir, run_dir, resume: bool = True) -> dic
     cfg = config.resolved(model.config["family"])
     run_dir = Path(run_dir)
     manifest_sha256 = check_contract(dataset_dir, splits=("train", "val"))  # appendix K, before any data is read
+    if cfg.noise_alpha != 0 and flux_is_observed(dataset_dir):
+        raise ValueError(f"{dataset_dir} holds observed survey spectra (their noise is in the flux); train on them "
+                         f"with noise_alpha=0 (no noise injection), not {cfg.noise_alpha}")
     ckpt = runs.load_checkpoint(run_dir / runs.LAST) if resume and (run_dir / runs.LAST).is_file() else None
     if ckpt is not None:
         _check_resumable(ckpt, cfg, run_dir / runs.LAST)
@@ -592,6 +597,44 @@ def evaluate(run_dir, split: str = "test", dataset_dir=None, device: str = "auto
     runs.write_results(run_dir, pd.concat([pd.DataFrame({"true": true, "pred": pred}), data.params], axis=1),
                        metrics, split)
     return metrics
+
+
+def predict_spectra(run_dir, flux, device: str = "auto", batch_size: int = 256) -> np.ndarray:
+    """Predict the label of spectra already on the MR grid and median-normalized with a run's best checkpoint.
+
+    No noise is added: the spectra are taken as observed (e.g. preprocessed survey spectra, :mod:`.preprocess`).
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        A run folder holding ``best.pt``.
+    flux : array (N, 4096)
+        Median-normalized flux on the 4096-pixel grid.
+    device : str
+        "auto" (CUDA when present), "cpu", "cuda" or "cuda:N".
+    batch_size : int
+        Spectra per forward pass.
+
+    Returns
+    -------
+    ndarray, shape (N,)
+        The predicted label (the run's ``label``, log g by default) in physical units.
+
+    Raises
+    ------
+    FileNotFoundError
+        No ``best.pt`` in ``run_dir``.
+    ValueError
+        ``flux`` not (N, 4096) or not finite.
+    """
+    flux = np.asarray(flux, dtype=np.float32)
+    if flux.ndim != 2 or flux.shape[1] != MR_N_PIXELS or not np.isfinite(flux).all():
+        raise ValueError(f"flux must be a finite (N, {MR_N_PIXELS}) array on the MR grid; got shape {flux.shape}")
+    dev = resolve_device(device)
+    model, ckpt = runs.load_model(run_dir)
+    ds = NoisySpectra(flux, np.ones_like(flux), np.zeros(len(flux)), noise="fixed", alpha=0.0)
+    pred, _ = _predict(model.to(dev), _loader(ds, batch_size, dev, 0), dev)
+    return LabelScaler.from_state_dict(ckpt["label_scaler"]).inverse(pred[:, 0])
 
 
 if __name__ == "__main__":  # torchrun --nproc_per_node=K -m specvit_core.train --arch ... (as `specvit train`)

@@ -11,7 +11,9 @@ it lists. The contract:
 - ``split``: the manifest's split and the file's ``split`` attribute are the split its name is read as;
 - ``sha256``: the file's SHA-256 is the manifest's (cached in ``.verify_cache.json`` by size and mtime);
 - ``disjoint``: no spectrum (labels T_eff, log g, [M/H] and clean flux) appears twice, within a split or across
-  train/val/test.
+  train/val/test;
+- ``targetid``: in survey datasets (params with a ``targetid`` column), no target id appears twice, within a split
+  or across splits (appendix K.1.1, eqs. K.1-K.3).
 
 :func:`check_contract` is the cheap form (no hashes, no contents) that training and the baselines run before they
 read a dataset; :func:`verify_runs` checks that runs still point at the data they were evaluated on.
@@ -44,7 +46,7 @@ class Finding:
         "error": the contract is violated; "ok": the check passed (or says why it was not applicable).
     check : str
         The check's name (``manifest``, ``listed``, ``present``, ``rows``, ``split``, ``sha256``, ``disjoint``,
-        ``run``).
+        ``targetid``, ``run``).
     file : str
         The file (or run folder) concerned, relative to the checked folder where possible.
     message : str
@@ -349,7 +351,31 @@ def verify_dataset(dataset_dir, hashes: bool = True, contents: bool = True, spli
         order = {name: split_of[name] for name in sorted(readable, key=lambda n: (rank.get(split_of[n], 3), n))}
         order.update({name: split_of_file(name) or "unlisted" for name in unlisted if _readable(folder / name)})
         _check_disjoint(folder, order, report)
+        _check_target_ids(folder, order, report)
     return report
+
+
+def _check_target_ids(folder: Path, splits: dict[str, str], report: Report) -> None:
+    """The ``targetid`` check (appendix K.1.1) over the files that have a ``targetid`` column."""
+    seen, count = {}, 0
+    for name, split in splits.items():
+        with open_split_file(folder / name) as f:
+            params = f[PARAMS_KEY]
+            if "targetid" not in (params.dtype.names or ()):
+                continue
+            ids = params["targetid"]
+        count += len(ids)
+        for row, target in enumerate(ids.tolist()):
+            if target in seen:
+                first, first_row = seen[target]
+                where = f"within the {split} split" if splits[first] == split else \
+                    f"across the {splits[first]} and {split} splits"
+                report.error("targetid", name, f"row {row} has target id {target!r} of {first} row {first_row}, "
+                             f"{where}; the rule (appendix K.1.1): every target appears once in train/val/test")
+            else:
+                seen[target] = (name, row)
+    if count:
+        report.passed("targetid", "*.h5", f"{count} target ids, each appearing once")
 
 
 def _readable(path: Path) -> bool:

@@ -108,7 +108,7 @@ def _bad_values(case):
     return dict(params=params)
 
 
-ERROR_RULE = r"; the rule is: error must be finite and > 0$"
+ERROR_RULE = r"; the rule is: error must be > 0 and not NaN \(\+inf marks a survey pixel without data, appendix L.4\)$"
 
 
 @pytest.mark.parametrize("case, message", [
@@ -129,6 +129,13 @@ def test_bad_values_are_refused_on_reading_and_on_writing(tmp_path, case, messag
     with pytest.raises(ValueError, match=message.replace("val.h5", "train_000.h5")):
         write_split(tmp_path / "train_000.h5", **arrays)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["val.h5"]  # no train_000.h5, no temporary file
+
+
+def test_an_infinite_error_marks_a_pixel_without_data_and_is_stored(tmp_path):
+    wave, flux, error, params = toy_spectra(4, seed=5)
+    error[:, :100] = np.inf  # appendix L.4: pixels outside a survey's coverage
+    write_split(tmp_path / "val.h5", wave, flux, error, params, split="val")
+    assert np.isinf(read_split(tmp_path, "val").error[:, :100]).all()
 
 
 def test_the_median_rule_is_exact_when_half_the_pixels_are_positive():

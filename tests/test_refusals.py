@@ -11,7 +11,7 @@ def test_every_bad_input_case_is_refused_with_its_rule(small_simulation, small_g
     assert len(table) == len(CASES) + 1
     assert "accepted" not in set(table.exception), table[table.exception == "accepted"].index.tolist()
     assert table.loc["stale shard of an earlier generation", "message"].count("train_999.h5") >= 1
-    assert "error must be finite and > 0" in table.loc["zero errors in one spectrum", "message"]
+    assert "error must be > 0 and not NaN" in table.loc["zero errors in one spectrum", "message"]
     assert "positive median" in table.loc["negated flux", "message"]
     assert table.loc["test split read during training", "exception"] == "RuntimeError"
     assert "<dataset>" in table.loc["NaN label", "message"] and "/tmp" not in table.loc["NaN label", "message"]

@@ -111,7 +111,8 @@ class TemplateGrid:
         w = [self._splines[a](labels[:, i], nu=1 if derivative == i else 0) for i, a in enumerate(AXES)]
         return np.einsum("ni,nj,nk->nijk", *w).reshape(len(labels), -1)
 
-    def interpolate(self, labels: np.ndarray, dtype=np.float32, chunk: int = 2048) -> np.ndarray:
+    def interpolate(self, labels: np.ndarray, dtype=np.float32, chunk: int = 2048, continuum: bool = False
+                    ) -> np.ndarray:
         """Templates at ``labels`` by cubic splines along each axis in turn.
 
         Parameters
@@ -122,11 +123,13 @@ class TemplateGrid:
             Precision of the computation and of the result.
         chunk : int
             Labels per matrix product (bounds the memory).
+        continuum : bool
+            Interpolate the continuum (the spectrum without lines) instead of the flux.
 
         Returns
         -------
         ndarray, shape (N, n_pix)
-            Interpolated flux, erg/s/cm^2/A.
+            Interpolated flux (or continuum), erg/s/cm^2/A.
 
         Raises
         ------
@@ -135,7 +138,7 @@ class TemplateGrid:
         """
         labels = self.check_labels(labels)
         out = np.empty((len(labels), len(self.wave)), dtype=dtype)
-        flat = self._flat.astype(dtype, copy=False)
+        flat = (self.continuum.reshape(self._flat.shape) if continuum else self._flat).astype(dtype, copy=False)
         for start in range(0, len(labels), chunk):
             part = labels[start : start + chunk]
             out[start : start + chunk] = self._weights(part).astype(dtype) @ flat
