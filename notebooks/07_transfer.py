@@ -29,7 +29,8 @@
 # role of the paper's APOGEE target, and a **DESI-like** target over the PFS window (R ~ 4,000-4,800, observed
 # frame, DESI's 0.8 A vacuum lattice, noisy pipeline labels) as the intermediate survey of Experiment C. Every number
 # below comes from these simulated targets, not from APOGEE or DESI. APOGEE's H band lies outside the templates, so
-# there is no simulated APOGEE target; its loader reads real apStar/aspcapStar files.
+# there is no simulated APOGEE target; its loader reads real apStar/aspcapStar files, which preprocessing puts on
+# a 4096-pixel H-band grid (appendix F.1) instead of the MR grid.
 #
 # **Your own data.** Point the chapter at real files: `papermill notebooks/07_transfer.ipynb out.ipynb -p survey
 # gaia_rvs -p spectra '["rvs1.fits", "rvs2.fits"]' -p labels catalogue.csv -p labels_survey table`; or from the
@@ -55,7 +56,6 @@ from IPython.display import Markdown, display
 from specvit_core import paper, runs, targets, transfer
 from specvit_core.config import data_dir, runs_dir
 from specvit_core.data import read_split
-from specvit_core.instrument import mr_wavelength
 from specvit_core.metrics import sigma_robust
 from specvit_core.report import profile_banner
 from specvit_core.surveys import load_spectra
@@ -127,13 +127,12 @@ display(pd.DataFrame({name: {**m["counts"], **{f["split"]: f["n"] for f in m["fi
                       for name, (_, m) in datasets.items()}).T)
 
 # %%
-wave = mr_wavelength()
 fig, axes = plt.subplots(1, len(datasets), figsize=(7 * len(datasets), 3.2), squeeze=False)
 for ax, (name, (folder, _)) in zip(axes[0], datasets.items()):
     val = read_split(folder, "val")
     covered = np.isfinite(val.error[0])
-    ax.plot(wave, val.flux[0], lw=0.5, color="0.6", label="fill (no data)")
-    ax.plot(np.where(covered, wave, np.nan), val.flux[0], lw=0.6, label="survey data")
+    ax.plot(val.wave, val.flux[0], lw=0.5, color="0.6", label="fill (no data)")
+    ax.plot(np.where(covered, val.wave, np.nan), val.flux[0], lw=0.6, label="survey data")
     ax.set(title=f"{name}: one validation spectrum on the MR grid", xlabel="air wavelength [A]",
            ylabel="normalized flux")
     ax.legend(loc="lower left")
@@ -255,18 +254,17 @@ if desi:
 # only a simulation has: the catalogue labels' own errors enter every metric above.
 
 # %%
-best = table7.index[0]
-predicted = transfer.predict_dataset(table.loc[best, "run_dir"], target_dir, splits=("test",)) \
-    if "run_dir" in table and not best.endswith(("lightgbm", "ridge")) else None
-if predicted is not None:
-    display(predicted.head())
-    if simulated:
-        merged = predicted.merge(truth[["targetid", "log_g"]].rename(columns={"log_g": "log_g_true"}), on="targetid")
-        display(pd.Series({
-            "sigma_robust against the catalogue labels": sigma_robust(merged["log_g"], merged["log_g_pred"]),
-            "sigma_robust against the true labels": sigma_robust(merged["log_g_true"], merged["log_g_pred"]),
-            "catalogue label error (sigma_robust)": sigma_robust(merged["log_g_true"], merged["log_g"]),
-        }).to_frame(best).round(3))
+best = table7[~table7["arch"].isin(["lightgbm", "ridge"])].index[0]  # the best network on the target
+predicted = transfer.predict_dataset(table.loc[best, "run_dir"], target_dir, splits=("test",))
+display(Markdown(f"Predictions of `{best}` for the target's test split:"))
+display(predicted.head())
+if simulated:
+    merged = predicted.merge(truth[["targetid", "log_g"]].rename(columns={"log_g": "log_g_true"}), on="targetid")
+    display(pd.Series({
+        "sigma_robust against the catalogue labels": sigma_robust(merged["log_g"], merged["log_g_pred"]),
+        "sigma_robust against the true labels": sigma_robust(merged["log_g_true"], merged["log_g_pred"]),
+        "catalogue label error (sigma_robust)": sigma_robust(merged["log_g_true"], merged["log_g"]),
+    }).to_frame(best).round(3))
 
 # %% [markdown]
 # ## 7.8 What this chapter does not show

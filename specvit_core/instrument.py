@@ -97,6 +97,20 @@ def gaia_rvs_wavelength() -> np.ndarray:
     return np.linspace(GAIA_RVS_WAVE_MIN, GAIA_RVS_WAVE_MAX, GAIA_RVS_N_PIXELS)
 
 
+def apogee_wavelength() -> np.ndarray:
+    """The 4096-pixel H-band grid APOGEE spectra are resampled onto (paper appendix F.1), in air.
+
+    The paper gives the pixel count, not the limits: the grid spans APOGEE's detectors, 15140-16960 A in vacuum,
+    linearly. A network pre-trained on the MR grid sees these pixels at the positions of the MR pixels.
+
+    Returns
+    -------
+    ndarray, shape (4096,)
+        Air wavelengths, Angstrom.
+    """
+    return vacuum_to_air(np.linspace(15140.0, 16960.0, MR_N_PIXELS))
+
+
 def lsf_sigma(wave: np.ndarray, resolution=None) -> np.ndarray:
     """Gaussian LSF standard deviation at ``wave`` (FWHM = lambda / R).
 

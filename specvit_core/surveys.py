@@ -117,7 +117,7 @@ def load_spectra(survey: str, paths, **options) -> list[ObservedSpectrum]:
         Which loader reads the files (:func:`load_apogee`, :func:`load_desi`, :func:`load_gaia_rvs`,
         :func:`load_table`).
     paths : str, Path or iterable of them
-        The files.
+        The files, or folders whose files (not hidden, sorted by name) are all read.
     **options
         Passed to the loader (e.g. ``wavelength`` for DESI HDF5 files, ``medium`` and ``rest_frame`` for tables).
 
@@ -137,7 +137,7 @@ def load_spectra(survey: str, paths, **options) -> list[ObservedSpectrum]:
     loaders = {"apogee": load_apogee, "desi": load_desi, "gaia_rvs": load_gaia_rvs, "table": load_table}
     if survey not in loaders:
         raise ValueError(f"Unknown survey {survey!r}; use one of {', '.join(SURVEYS)}")
-    spectra = loaders[survey](_existing(paths), **options)
+    spectra = loaders[survey](_existing(_expand_folders(paths)), **options)
     seen = {}
     for spectrum in spectra:
         key = _id_key(spectrum.targetid)
@@ -151,6 +151,17 @@ def load_spectra(survey: str, paths, **options) -> list[ObservedSpectrum]:
 def _id_key(targetid):
     """A hashable key under which equal ids compare equal (numpy integers and Python integers alike)."""
     return int(targetid) if isinstance(targetid, (int, np.integer)) else str(targetid)
+
+
+def _expand_folders(paths) -> list[Path]:
+    """``paths`` with every folder replaced by its files (not hidden), sorted by name."""
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    out = []
+    for path in map(Path, paths):
+        out += sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")) \
+            if path.is_dir() else [path]
+    return out
 
 
 def _existing(paths) -> list[Path]:

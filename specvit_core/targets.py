@@ -35,7 +35,7 @@ from .metrics import DWARF_MIN_LOGG, GIANT_MAX_LOGG
 from .preprocess import C_KM_S
 from .spectra.embedded import GAIA_RVS_SYNTHESIS, embedded_grid
 from .spectra.grid import load_grid
-from .spectra.templates import BOSZ_AXES, TemplateGrid
+from .spectra.templates import TemplateGrid
 from .surveys import write_desi_coadd, write_gaia_rvs
 
 STELLAR_TYPES = ("giant", "subgiant", "dwarf")
@@ -87,15 +87,15 @@ TARGETS = {
     "desi": TargetSurvey("desi", 7002, (5.0, 60.0), {"T_eff": 150.0, "log_g": 0.35, "M_H": 0.2},
                          (-20.0, 60.0), 2.0, 0.1, 0.1),  # 40,000 / 5,000 / 5,000 of 50,000 (appendix L.8)
 }
-POOL_SIZES = {  # spectra per target before the split, per profile
+POOL_SIZES = {  # spectra per target before the L.2 filter (which removes ~3% / ~16%) and the split, per profile
     "smoke": {"gaia_rvs": 270, "desi": 320},
     "quick": {"gaia_rvs": 1800, "desi": 2500},
-    "cpu": {"gaia_rvs": 9000, "desi": 20_000},
-    "paper": {"gaia_rvs": 9000, "desi": 50_000},
+    "cpu": {"gaia_rvs": 9300, "desi": 24_000},
+    "paper": {"gaia_rvs": 9300, "desi": 60_000},  # ~7,000 / 1,000 / 1,000 and ~40,000 / 5,000 / 5,000 kept
 }
-SMOKE_AXES = {  # a coarser grid keeps the Gaia-RVS-like synthesis of the smoke profile to about a minute
-    "T_eff": BOSZ_AXES["T_eff"][::2], "log_g": BOSZ_AXES["log_g"][::2],
-    "M_H": np.append(BOSZ_AXES["M_H"][::2], BOSZ_AXES["M_H"][-1]),
+SMOKE_AXES = {  # 125 BOSZ nodes around the label ranges: the smoke profile's Gaia-RVS-like grid in under a minute
+    "T_eff": np.array([3500.0, 4250.0, 5000.0, 5750.0, 6250.0]), "log_g": np.array([0.0, 1.5, 3.0, 4.5, 5.0]),
+    "M_H": np.array([-2.5, -1.5, -0.5, 0.5, 0.75]),
 }
 TARGET_FILE = "target.json"  # written last: the configuration of a finished target folder
 

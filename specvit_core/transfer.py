@@ -23,7 +23,7 @@ from .baselines import run_baselines
 from .benchmark import main_runs, train_runs
 from .config import get_profile, runs_dir
 from .data import MANIFEST, SPLITS, SpectraWriter, read_manifest, read_split, split_files
-from .instrument import mr_wavelength
+from .instrument import apogee_wavelength, mr_wavelength
 from .metrics import DWARF_MIN_LOGG, GIANT_MAX_LOGG, bootstrap_ci
 from .preprocess import C_KM_S, in_label_ranges, preprocess_spectrum, split_indices
 from .runs import BEST, read_predictions
@@ -34,6 +34,22 @@ from .train import TrainConfig, predict_spectra
 LABELS = ("T_eff", "log_g", "M_H")
 STELLAR_TYPES = ("giant", "subgiant", "dwarf")
 FINETUNE_LR = 5e-5  # appendix F.2, Experiment A
+
+
+def output_wavelength(survey: str) -> np.ndarray:
+    """The 4096-pixel grid a survey's spectra are resampled onto: the MR grid (appendix L.4), except APOGEE's H band,
+    which lies outside it and gets its own grid (appendix F.1, :func:`~specvit_core.instrument.apogee_wavelength`).
+
+    Parameters
+    ----------
+    survey : str
+
+    Returns
+    -------
+    ndarray, shape (4096,)
+        Air wavelengths, Angstrom.
+    """
+    return apogee_wavelength() if survey == "apogee" else mr_wavelength()
 
 
 @dataclass(frozen=True)
@@ -130,7 +146,8 @@ def build_survey_dataset(spectra: list[ObservedSpectrum], labels: pd.DataFrame |
                          sources: dict | None = None, overwrite: bool = False, progress: bool = True) -> dict:
     """Preprocess survey spectra (appendix L) into a dataset folder the training engine reads.
 
-    Labelled spectra are split (L.8) into ``train_000.h5``, ``val.h5`` and ``test.h5``; without labels every
+    Each spectrum is resampled onto :func:`output_wavelength` of the survey. Labelled spectra are split (L.8) into
+    ``train_000.h5``, ``val.h5`` and ``test.h5``; without labels every
     spectrum goes to ``test.h5`` (what is to be predicted). The folder is written beside itself and swapped in
     whole (:func:`~specvit_core.files.staged_folder`) under the lock of :func:`~specvit_core.simulate.lock_file`.
 
@@ -173,8 +190,9 @@ def build_survey_dataset(spectra: list[ObservedSpectrum], labels: pd.DataFrame |
     if not kept:
         raise ValueError(f"No spectrum is left to write ({counts}); check that the labels' target ids match the "
                          "spectra and lie in the label ranges of appendix L.2")
-    processed = [preprocess_spectrum(s) for s in tqdm(kept, desc=f"preprocess {survey}", unit="spectra",
-                                                       disable=not progress)]
+    wave = output_wavelength(survey)
+    processed = [preprocess_spectrum(s, wave) for s in tqdm(kept, desc=f"preprocess {survey}", unit="spectra",
+                                                             disable=not progress)]
     params = _params(table, processed)
     labelled = labels is not None
     parts = split_indices(len(kept), seed, val_fraction, test_fraction) if labelled else \
@@ -188,8 +206,7 @@ def build_survey_dataset(spectra: list[ObservedSpectrum], labels: pd.DataFrame |
                     "specvit_core": __version__, "counts": counts, "files": {}}
         for split, index in parts.items():
             name = "train_000.h5" if split == "train" else f"{split}.h5"
-            with SpectraWriter(new / name, mr_wavelength(), len(index), {"split": split, "seed": seed,
-                                                                         "survey": survey}) as out:
+            with SpectraWriter(new / name, wave, len(index), {"split": split, "seed": seed, "survey": survey}) as out:
                 out.append(np.stack([processed[i].flux for i in index]),
                            np.stack([processed[i].error for i in index]), params[index])
             manifest["files"][name] = {"split": split, "n": int(len(index)), "sha256": files.sha256(new / name)}
@@ -541,14 +558,14 @@ def two_sided_rule_damage(survey: str, spectra_paths, labels_path=None, labels_s
     labels = read_labels(labels_path, labels_survey or survey) if labels_path else None
     kept, _, _ = match_labels(load_spectra(survey, spectra_paths), labels)
     kept = kept[:n]
-    wave = mr_wavelength()
+    wave = output_wavelength(survey)
     cores = np.any([np.abs(wave - c) < 1.5 for c in CA_II_TRIPLET], axis=0)
     rows = {}
     for rule in ("upper", "both"):
         damaged, snr = [], []
         for s in kept:
-            clean = preprocess_spectrum(s, sides=rule)
-            none = preprocess_spectrum(s, k=np.inf)
+            clean = preprocess_spectrum(s, wave, sides=rule)
+            none = preprocess_spectrum(s, wave, k=np.inf)
             replaced = ~np.isclose(clean.flux / clean.scale, none.flux / none.scale, rtol=1e-5, atol=0)
             damaged.append(int(np.sum(replaced & cores)))
             snr.append(clean.snr)
@@ -631,7 +648,9 @@ def predict_files(run_dir, survey: str, spectra_paths, labels_path=None, labels_
     kept, table, counts = match_labels(load_spectra(survey, spectra_paths, **loader_options), labels)
     if not kept:
         raise ValueError(f"No spectrum to predict ({counts})")
-    processed = [preprocess_spectrum(s) for s in tqdm(kept, desc="preprocess", unit="spectra", disable=not progress)]
+    wave = output_wavelength(survey)
+    processed = [preprocess_spectrum(s, wave) for s in tqdm(kept, desc="preprocess", unit="spectra",
+                                                             disable=not progress)]
     out = table.copy()
     out.insert(1, "log_g_pred", predict_spectra(run_dir, np.stack([p.flux for p in processed]), device))
     out["snr"] = [p.snr for p in processed]

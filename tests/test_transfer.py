@@ -5,6 +5,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
+from astropy.io import fits
 
 from specvit_core import data, paper, runs, targets, transfer
 from specvit_core.cli import main
@@ -124,8 +125,16 @@ def test_preprocess_and_predict_commands_write_a_dataset_and_one_row_per_spectru
     run = tmp_path / "run"
     train(dataclasses.replace(transfer.finetune_config("bilstm", "smoke", epochs=1), batch_size=8), out, run)
     csv = tmp_path / "predictions.csv"
-    assert main(["predict", "--run", str(run), "--survey", "desi", "--spectra", str(desi_files / "coadd.fits"),
-                 "--out", str(csv)]) == 0
+    folder = tmp_path / "downloads"  # a directory of archive files: two coadds of 30 stars each
+    folder.mkdir()
+    with fits.open(desi_files / "coadd.fits") as hdul:
+        for part, rows in (("a", slice(0, 30)), ("b", slice(30, None))):
+            split_hdul = fits.HDUList([hdu.copy() for hdu in hdul])
+            for hdu in split_hdul[1:]:
+                if not hdu.name.endswith("_WAVELENGTH"):
+                    hdu.data = hdu.data[rows]
+            split_hdul.writeto(folder / f"coadd-{part}.fits")
+    assert main(["predict", "--run", str(run), "--survey", "desi", "--spectra", str(folder), "--out", str(csv)]) == 0
     table = pd.read_csv(csv)
     assert len(table) == N_DESI and table["targetid"].is_unique and np.isfinite(table["log_g_pred"]).all()
     assert main(["predict", "--run", str(run), "--data", str(out), "--out", str(csv)]) == 0
@@ -165,3 +174,30 @@ def test_reweighting_to_a_population_moves_the_scatter_towards_its_dominant_type
     dwarfs = transfer.reweighted_sigma_robust(log_g, pred, paper.APOGEE_TEST_MIX)
     giants = transfer.reweighted_sigma_robust(log_g, pred, {"giant": 0.8, "subgiant": 0.1, "dwarf": 0.1})
     assert dwarfs < balanced < giants
+
+
+def test_apogee_spectra_go_onto_the_h_band_grid_of_appendix_f(tmp_path):
+    n = 8575  # apStar pixels: log10(lambda) = 4.179 + 6e-6 i, vacuum, rest frame
+    wave = 10 ** (4.179 + 6e-6 * np.arange(n))
+    flux = 1.0 - 0.4 * np.exp(-0.5 * ((wave - 15770.15) / 0.4) ** 2)  # a line at 15770.15 A in vacuum
+    paths = []
+    ids = ["2M00000001+0000001", "2M00000002+0000002", "2M00000003+0000003"]
+    for i, objid in enumerate(ids):
+        primary = fits.PrimaryHDU()
+        primary.header.update(OBJID=objid, CRVAL1=4.179, CDELT1=6e-6, CRPIX1=1, CTYPE1="LOG-LINEAR")
+        rows = np.vstack([flux * (1 + i), flux, flux])  # row 0: the combined spectrum
+        hdus = [primary] + [fits.ImageHDU(data.astype(np.float32)) for data in (rows, np.full_like(rows, 0.01))]
+        hdus.append(fits.ImageHDU(np.zeros(rows.shape, np.int32)))
+        paths.append(tmp_path / f"apStar-dr17-{objid}.fits")
+        fits.HDUList(hdus).writeto(paths[-1])
+    labels = tmp_path / "labels.csv"
+    pd.DataFrame({"targetid": ids, "T_eff": [4800.0, 5200.0, 5000.0], "log_g": [2.4, 4.4, 3.0],
+                  "M_H": [0.0, -0.3, -1.0]}).to_csv(labels, index=False)
+    manifest = transfer.build_survey_dataset(load_spectra("apogee", paths), pd.read_csv(labels), tmp_path / "d",
+                                             "apogee", val_fraction=1 / 3, test_fraction=1 / 3, progress=False)
+    assert [f["n"] for f in manifest["files"].values()] == [1, 1, 1]
+    test = data.read_split(tmp_path / "d", "test")
+    assert test.wave[0] > 15000 and np.isfinite(test.error).mean() > 0.99  # the H band, covered
+    line = test.wave[np.argmin(test.flux[0])]
+    assert line == pytest.approx(float(vacuum_to_air(15770.15)), abs=0.3)  # at its air wavelength
+    assert test.params["targetid"].iloc[0].startswith("2M")
