@@ -5,23 +5,25 @@ A spectrum f_lambda scaled to its i-band AB magnitude becomes photo-electrons pe
     N_obj = f_lambda * lambda / (h c) * A_eff * dlambda * t * T(lambda) * EE(seeing, fiber) * atm(X, lambda) * V(fa)
 
 on top of a sky N_sky (continuum + OH lines, scaled with airmass, plus Krisciunas & Schaefer 1991 moonlight) and
-detector noise. The per-exposure variance is N_obj + s * (N_sky + N_det + extra(N_sky)), and N exposures are
-co-added, so that sigma_F = F * sqrt(var) / (sqrt(N) * N_obj) (the paper's appendix G.4). The observed spectrum
-is then divided by its median (:func:`median_normalize`, paper eq. 2), and a noisy realization is drawn from its
-sigma (:func:`noisy_spectrum`, paper eq. 3).
+detector noise N_det (read noise and dark current over the trace). The per-exposure variance is the paper's eq. G.4,
+sigma^2 = N_obj + N_sky + N_det, and N exposures are co-added, so that sigma_F = F * sqrt(sigma^2) / (sqrt(N) *
+N_obj). The observed spectrum is then divided by its median (:func:`median_normalize`, paper eq. 2), and a noisy
+realization is drawn from its sigma (:func:`noisy_spectrum`, paper eq. 3).
 
-Where the constants come from. The instrument throughput T(lambda), the Gaussian blur added to the seeing, the
-telluric absorption lines (150), the sky (B-spline continuum absorbing the weakest lines, the 200 strongest OH
-lines, an airmass power) and the variance beyond sky + detector were fitted by us to two outputs of the official
-PFS exposure-time calculator (pfsspecsim, MR red arm, 900 s, AB = 18 flat source, new moon, field centre, seeing
-1.0"/zenith 22.5 deg and 0.8"/45 deg); the median model/ETC ratio per pixel is within ~1% for the object counts and
-the background variance in both (68% of pixels within +-1% and -16/+9%). Line positions and strengths are
-measured facts of that sky, stored below as compact tables. Finally one factor s = ``PAPER_BACKGROUND_SCALE``
-(0.80, fitted) scales the background variance so that the median SNR over Table 2 conditions reproduces the
-paper's Table 13 (``paper.SNR_BY_MAG``, i = 18 ... 23) within 3.5% for both a flat f_nu and a 4500 K
-blackbody: the paper's pipeline (its eq. G.4: sigma^2 = N_obj + N_sky + sigma_read^2) carries less background
-than the ETC's sky-subtraction and systematic-floor terms. Telescope, fiber and extinction constants are physical
-values.
+Where the constants come from. From the paper's equation: the variance is the plain sum above, with no scale
+factor and nothing fitted to the paper's SNR (its Table 13, ``paper.SNR_BY_MAG``, is shown beside ours as a
+comparison only). Fitted by us to two outputs of the official PFS exposure-time calculator (pfsspecsim, MR red
+arm, 900 s, AB = 18 flat source, new moon, field centre, seeing 1.0"/zenith 22.5 deg and 0.8"/45 deg): the
+instrument throughput T(lambda), the Gaussian blur added to the seeing, the telluric absorption (water lines,
+and a per-pixel O2 A-band table measured from the ETC, see :func:`telluric_depth`), and the sky (B-spline
+continuum absorbing the weakest lines, the 200 strongest OH lines, an airmass power). The median model/ETC ratio
+per pixel is within 0.5% for the object counts (68% of pixels within +-1%; 0.986 in the O2 A band at both
+airmasses) and the sky counts. The ETC's variance also holds sky-subtraction residuals, stray light and a
+systematic floor, which eq. G.4 does not: they are kept, fitted, as ``EXTRA_VARIANCE`` and used only by
+:func:`etc_extra_variance`, so that the model can still be compared with the ETC's noise column (sky + detector +
+extra: median ratio 0.99 in both; the eq. G.4 background alone is 0.67-0.69 of the ETC's). Line positions and
+strengths are measured facts of that sky, stored below as compact tables. Telescope, fiber and extinction
+constants are physical values.
 """
 from __future__ import annotations
 
@@ -126,33 +128,53 @@ TELLURIC_LINES = np.array([
     7296.88, 0.0686, 7302.00, 0.0513, 7305.70, 0.1943, 7311.64, 0.1189, 7314.55, 0.0506, 7320.21, 0.1258,
     7329.39, 0.0209, 7335.60, 0.0467, 7346.40, 0.0219, 7351.51, 0.0368, 7362.83, 0.0269, 7365.97, 0.0209,
     7371.12, 0.0361, 7385.39, 0.0314, 7393.10, 0.0298, 7398.61, 0.0274, 7412.78, 0.0159, 7427.25, 0.0161,
-    7598.51, 1.7526, 7604.49, 2.4504, 7606.31, 2.5163, 7611.32, 2.3255, 7614.27, 1.8642, 7617.21, 1.2137,
-    7623.50, 0.7932, 7626.13, 1.4571, 7629.81, 1.6642, 7633.74, 1.6973, 7637.90, 1.6305, 7642.29, 1.4999,
-    7646.90, 1.2929, 7651.72, 1.0658, 7656.78, 0.8315, 7662.05, 0.6194, 7667.53, 0.4607, 7673.28, 0.3035,
-    7679.25, 0.1977, 7685.44, 0.1188, 7691.87, 0.0664, 7698.52, 0.0272, 7800.51, 0.0165, 7804.91, 0.0163,
-    7809.50, 0.0157, 7814.76, 0.0153, 7868.13, 0.0164, 7878.55, 0.0190, 7897.88, 0.0403, 7903.97, 0.0365,
-    7911.18, 0.0317, 7922.89, 0.0177, 7930.97, 0.0248, 7961.16, 0.0171, 7963.33, 0.0278, 7965.15, 0.0336,
-    8002.42, 0.0196, 8009.73, 0.0330, 8015.36, 0.0248, 8025.58, 0.0155, 8030.60, 0.0147, 8046.11, 0.0194,
-    8098.93, 0.0165, 8110.28, 0.0259, 8115.94, 0.0576, 8121.17, 0.0267, 8124.76, 0.0564, 8127.90, 0.0398,
-    8132.82, 0.1043, 8136.45, 0.2107, 8143.49, 0.1843, 8151.12, 0.2420, 8156.57, 0.2742, 8160.28, 0.1495,
-    8164.30, 0.4394, 8166.64, 0.3463, 8171.85, 0.3728, 8179.97, 0.4540, 8184.20, 0.1673, 8188.76, 0.1294,
-    8191.53, 0.2347, 8195.40, 0.1853, 8200.15, 0.2432, 8202.31, 0.1634, 8214.30, 0.0506, 8220.42, 0.0938,
-    8224.02, 0.0635, 8230.45, 0.7353, 8233.44, 0.4171, 8236.05, 0.1745, 8239.40, 0.0417, 8242.21, 0.0212,
-    8245.71, 0.1710, 8255.04, 0.0291, 8258.87, 0.1701, 8261.97, 0.0752, 8265.77, 0.0479, 8276.68, 0.2025,
-    8282.07, 0.1117, 8284.25, 0.1641, 8290.50, 0.2340, 8296.70, 0.1856, 8302.71, 0.0830, 8307.19, 0.1925,
-    8314.27, 0.0484, 8320.31, 0.1072, 8323.74, 0.2158, 8331.98, 0.0600, 8335.93, 0.0350, 8341.30, 0.0935,
-    8351.58, 0.0195, 8356.08, 0.0172, 8359.48, 0.0349, 8364.52, 0.0321, 8378.83, 0.0209, 8411.15, 0.0174,
-    8438.90, 0.0153, 8501.31, 0.0265, 8514.67, 0.0253, 8543.23, 0.0324, 8664.76, 0.0167, 8848.75, 0.0180,
-]).reshape(-1, 2)  # (wavelength A, optical depth x A at airmass 1) rendered with the MR LSF
+    7800.51, 0.0165, 7804.91, 0.0163, 7809.50, 0.0157, 7814.76, 0.0153, 7868.13, 0.0164, 7878.55, 0.0190,
+    7897.88, 0.0403, 7903.97, 0.0365, 7911.18, 0.0317, 7922.89, 0.0177, 7930.97, 0.0248, 7961.16, 0.0171,
+    7963.33, 0.0278, 7965.15, 0.0336, 8002.42, 0.0196, 8009.73, 0.0330, 8015.36, 0.0248, 8025.58, 0.0155,
+    8030.60, 0.0147, 8046.11, 0.0194, 8098.93, 0.0165, 8110.28, 0.0259, 8115.94, 0.0576, 8121.17, 0.0267,
+    8124.76, 0.0564, 8127.90, 0.0398, 8132.82, 0.1043, 8136.45, 0.2107, 8143.49, 0.1843, 8151.12, 0.2420,
+    8156.57, 0.2742, 8160.28, 0.1495, 8164.30, 0.4394, 8166.64, 0.3463, 8171.85, 0.3728, 8179.97, 0.4540,
+    8184.20, 0.1673, 8188.76, 0.1294, 8191.53, 0.2347, 8195.40, 0.1853, 8200.15, 0.2432, 8202.31, 0.1634,
+    8214.30, 0.0506, 8220.42, 0.0938, 8224.02, 0.0635, 8230.45, 0.7353, 8233.44, 0.4171, 8236.05, 0.1745,
+    8239.40, 0.0417, 8242.21, 0.0212, 8245.71, 0.1710, 8255.04, 0.0291, 8258.87, 0.1701, 8261.97, 0.0752,
+    8265.77, 0.0479, 8276.68, 0.2025, 8282.07, 0.1117, 8284.25, 0.1641, 8290.50, 0.2340, 8296.70, 0.1856,
+    8302.71, 0.0830, 8307.19, 0.1925, 8314.27, 0.0484, 8320.31, 0.1072, 8323.74, 0.2158, 8331.98, 0.0600,
+    8335.93, 0.0350, 8341.30, 0.0935, 8351.58, 0.0195, 8356.08, 0.0172, 8359.48, 0.0349, 8364.52, 0.0321,
+    8378.83, 0.0209, 8411.15, 0.0174, 8438.90, 0.0153, 8501.31, 0.0265, 8514.67, 0.0253, 8543.23, 0.0324,
+    8664.76, 0.0167, 8848.75, 0.0180,
+]).reshape(-1, 2)  # (wavelength A, optical depth x A at airmass 1) rendered with the MR LSF; water
+# O2 A band (b-X 0-0, 7592-7707 A): optical depth per MR pixel at airmass 1, from the first pixel O2A_FIRST_PIXEL of
+# instrument.mr_wavelength() on; tools/derive_o2a_band.py measures it (see telluric_depth)
+O2A_FIRST_PIXEL = 1152
+O2A_DEPTH = np.array([
+    0.001, 0.001, 0.003, 0.008, 0.021, 0.051, 0.111, 0.206, 0.332, 0.474, 0.615, 0.741, 0.845, 0.914, 0.941, 0.934,
+    0.914, 0.905, 0.921, 0.961, 1.015, 1.078, 1.150, 1.222, 1.275, 1.310, 1.348, 1.390, 1.411, 1.406, 1.401, 1.419,
+    1.442, 1.444, 1.420, 1.394, 1.380, 1.375, 1.366, 1.343, 1.307, 1.265, 1.231, 1.219, 1.224, 1.222, 1.185, 1.110,
+    1.030, 0.983, 0.984, 1.005, 0.996, 0.921, 0.803, 0.697, 0.645, 0.650, 0.672, 0.655, 0.570, 0.436, 0.295, 0.181,
+    0.106, 0.068, 0.058, 0.071, 0.110, 0.180, 0.278, 0.379, 0.439, 0.444, 0.432, 0.458, 0.547, 0.679, 0.799, 0.844,
+    0.788, 0.667, 0.551, 0.501, 0.542, 0.666, 0.827, 0.947, 0.954, 0.841, 0.674, 0.534, 0.473, 0.510, 0.635, 0.807,
+    0.953, 0.989, 0.887, 0.707, 0.534, 0.426, 0.409, 0.485, 0.636, 0.815, 0.943, 0.943, 0.810, 0.619, 0.448, 0.343,
+    0.323, 0.388, 0.526, 0.703, 0.850, 0.888, 0.788, 0.607, 0.426, 0.295, 0.236, 0.251, 0.336, 0.478, 0.639, 0.754,
+    0.760, 0.650, 0.483, 0.325, 0.214, 0.162, 0.170, 0.236, 0.351, 0.490, 0.605, 0.639, 0.572, 0.439, 0.296, 0.183,
+    0.117, 0.097, 0.120, 0.187, 0.289, 0.402, 0.485, 0.499, 0.435, 0.324, 0.209, 0.121, 0.070, 0.052, 0.066, 0.110,
+    0.184, 0.272, 0.348, 0.378, 0.349, 0.274, 0.183, 0.105, 0.054, 0.029, 0.026, 0.043, 0.083, 0.144, 0.214, 0.268,
+    0.285, 0.255, 0.194, 0.124, 0.067, 0.030, 0.012, 0.008, 0.016, 0.038, 0.075, 0.122, 0.166, 0.190, 0.184, 0.151,
+    0.104, 0.058, 0.026, 0.008, 0.000, 0.000, 0.007, 0.023, 0.049, 0.082, 0.112, 0.128, 0.123, 0.100, 0.067, 0.035,
+    0.013, 0.001, 0.000, 0.000, 0.000, 0.005, 0.020, 0.040, 0.062, 0.078, 0.081, 0.071, 0.052, 0.030, 0.012, 0.002,
+    0.000, 0.000, 0.000, 0.000, 0.002, 0.010, 0.023, 0.037, 0.047, 0.050, 0.044, 0.032, 0.019, 0.008, 0.001, 0.000,
+    0.000, 0.000, 0.000, 0.000, 0.002, 0.008, 0.015, 0.022, 0.026, 0.025, 0.020, 0.013, 0.006, 0.000, 0.000, 0.000,
+    0.000, 0.000, 0.000, 0.000, 0.000, 0.001, 0.004, 0.008, 0.010, 0.010, 0.008, 0.004,
+])
+O2A_AIRMASS_POWER = 0.0  # tau(X) = tau(1) X^p, measured from the two ETC outputs (see telluric_depth)
 SKY_CONTINUUM = np.array([
     0.1251, 0.1209, 0.1188, 0.1445, 0.1416, 0.1103, 0.1225, 0.1556, 0.1507, 0.1321, 0.0922, 0.1653,
-    0.1641, 0.1114, 0.1351, 0.1002, 0.1772, 0.0885, 0.1495, 0.0985, 0.1979, -0.0063, 0.1942, 0.1205,
-    0.1119, 0.1779, 0.1206, 0.1809, 0.1123, 0.1800, 0.1647, 0.1132, 0.1252, 0.1925, 0.1350, 0.1713,
+    0.1641, 0.1114, 0.1351, 0.1002, 0.1772, 0.0885, 0.1495, 0.1123, 0.1911, 0.0506, 0.2794, 0.1365,
+    0.1224, 0.2032, 0.1049, 0.2119, 0.1123, 0.1800, 0.1647, 0.1132, 0.1252, 0.1925, 0.1350, 0.1713,
     0.0904, 0.2031, 0.1329, 0.1572, 0.1269, 0.1396, 0.1420, 0.1458, 0.0888, 0.1549, 0.1004, 0.1406,
     0.1132, 0.1512, 0.1167, 0.1389, 0.1396, 0.1399, 0.1176, 0.1469, 0.1108, 0.1382, 0.1208, 0.1125,
     0.1349, 0.0926, 0.2404, 0.1253, 0.1056, 0.1561, 0.1195, 0.1369, 0.1304, 0.1202, 0.1184, 0.1360,
     0.1259,
-])  # cubic B-spline coefficients on 71 uniform knots over the arm, e-/pix/s
+])  # cubic B-spline coefficients on 71 uniform knots over the arm, e-/pix/s ([19:28]: refitted with O2A_DEPTH)
 SKY_LINES = np.array([
     7241.07, 2.96, 7242.56, 4.93, 7243.76, 2.33, 7247.12, 6.94, 7248.88, 1.179, 7255.28, 1.555,
     7257.94, 0.5943, 7277.23, 0.9396, 7278.54, 11.53, 7283.70, 0.5544, 7286.79, 4.697, 7298.16, 1.358,
@@ -190,10 +212,10 @@ SKY_LINES = np.array([
     8839.04, 22.55, 8848.11, 0.837,
 ]).reshape(-1, 2)  # (wavelength A, e-/s per line at zenith, centre fiber)
 SKY_AIRMASS_POWER = 0.861  # sky ~ X^p
-# per-exposure variance beyond sky + detector: a S + b S^2 + c + e (dS/dpixel)^2 (sky-subtraction residuals, stray
-# light, systematic floor); S = sky counts per pixel
+# The ETC's per-exposure variance beyond sky + detector: a S + b S^2 + c + e (dS/dpixel)^2 (sky-subtraction
+# residuals, stray light, systematic floor; S = sky counts per pixel). Not part of the simulated variance (the paper's
+# eq. G.4 has no such term): only etc_extra_variance, for comparisons with the ETC, uses it.
 EXTRA_VARIANCE = (0.1717, 1.069e-03, 24.92, 5.941e-03)
-PAPER_BACKGROUND_SCALE = 0.80  # background variance factor matching the paper's Table 13 SNR (module docstring)
 
 
 def airmass(zenith_angle):
@@ -357,8 +379,8 @@ def throughput(wave):
     return np.polynomial.polynomial.polyval(_x(wave), THROUGHPUT_POLY)
 
 
-def telluric_depth(wave):
-    """Telluric optical depth at airmass 1 (O2 A and B bands, water), at the MR resolution.
+def o2a_depth(wave):
+    """Optical depth of the O2 A band at airmass 1, interpolated in the per-pixel table ``O2A_DEPTH``.
 
     Parameters
     ----------
@@ -368,9 +390,41 @@ def telluric_depth(wave):
     Returns
     -------
     ndarray, shape (L,)
-        Optical depth (transmission ``exp(-X * tau)`` at airmass X).
+        Optical depth at the MR resolution (0 outside the table, 7592-7707 A).
     """
-    return render_lines(wave, TELLURIC_LINES)
+    table_wave = mr_wavelength()[O2A_FIRST_PIXEL:O2A_FIRST_PIXEL + O2A_DEPTH.size]
+    return np.interp(np.asarray(wave, dtype=float), table_wave, O2A_DEPTH, left=0.0, right=0.0)
+
+
+def telluric_depth(wave, x_air=1.0):
+    """Telluric optical depth at the MR resolution: water lines times X, plus the O2 A band times X^p.
+
+    Water lines (``TELLURIC_LINES``, Gaussians of the MR LSF width) were fitted to the ETC outputs with a
+    transmission ``exp(-X tau)`` (the ETC does not scale them with airmass: where tau > 0.1 the model/ETC object
+    counts are 0.98 at X = 1.08 and 0.94 at X = 1.41). The O2 A band, saturated at this resolution, is a table
+    instead: ``O2A_DEPTH`` is ``-ln`` of the ratio of the ETC object counts to the model's without the band, each
+    normalized by a straight continuum through 7578-7592 and 7735-7760 A, on every MR pixel of 7592-7707 A (the
+    mean of the two ETC outputs, which agree to 1e-4). Its airmass power ``O2A_AIRMASS_POWER`` is
+    ``ln(tau_2 / tau_1) / ln(X_2 / X_1)`` between the two outputs (X = 1.082 and 1.414): it measures 0.0001
+    (|p| < 0.001 wherever tau > 0.1). The ETC applies one fixed (Kitt Peak) line-transmission spectrum at every
+    zenith angle (``gsAtmTrans`` of its ``gsetc.c``); the real band deepens with airmass (the equivalent width of
+    saturated, pressure-broadened lines grows about as X^0.5), so here the model follows the ETC, not the
+    atmosphere. The sky continuum B-spline coefficients under the band were refitted with this table
+    (``SKY_CONTINUUM[19:28]``, tools/derive_o2a_band.py).
+
+    Parameters
+    ----------
+    wave : array_like, shape (L,)
+        Wavelengths, Angstrom.
+    x_air : float
+        Airmass X >= 1.
+
+    Returns
+    -------
+    ndarray, shape (L,)
+        Optical depth along the line of sight (transmission ``exp(-tau)``).
+    """
+    return x_air * render_lines(wave, TELLURIC_LINES) + x_air**O2A_AIRMASS_POWER * o2a_depth(wave)
 
 
 def sky_rate(wave):
@@ -450,20 +504,36 @@ def _mr_tables():
     """Per-pixel vectors of the model on the MR grid (computed once)."""
     wave = mr_wavelength()
     photons = COLLECTING_AREA * np.gradient(wave) * wave / HC * throughput(wave)  # e-/s per f_lambda, before fiber
-    kappa = 0.4 * np.log(10.0) * extinction_mag(wave) + telluric_depth(wave)  # optical depth per airmass
+    kappa = 0.4 * np.log(10.0) * extinction_mag(wave) + render_lines(wave, TELLURIC_LINES)  # depth per airmass
     # moonlight: B_moon = 1 nL in V is f_nu = 10^(-0.4 (V + 48.6)) per arcsec^2 with V = (20.7233 - ln(B / 34.08))
     # / 0.92104 (Krisciunas & Schaefer 1991); sunlight colour times lambda^-4 (Rayleigh) or lambda^-1.3 (Mie)
     flam_v = 10.0 ** (-0.4 * 48.6) * np.exp(-20.7233) / 34.08 * C_ANGSTROM / 5500.0**2
     sun_colour = planck(wave, [T_SUN])[0] / planck([5500.0], [T_SUN])[0, 0]  # B_lambda relative to V
     moon = [flam_v * sun_colour * (wave / 5500.0) ** -p * photons for p in (4.0, 1.3)]  # e-/s per nL arcsec^2
     sky = np.stack([sky_rate(wave), *moon])  # (3, L): dark sky, Rayleigh and Mie moonlight
-    # Background variance (1 + a) S + b S^2 + e (dS/dpix)^2 is a quadratic form in the three sky components, so
-    # it is one matrix product with this basis: (3 + 9, L)
-    a, b, _, e = EXTRA_VARIANCE
-    grad = np.gradient(sky, axis=1)
-    quad = b * sky[:, None] * sky[None] + e * grad[:, None] * grad[None]
-    background = np.concatenate([(1.0 + a) * sky, quad.reshape(9, -1)])
-    return dict(wave=wave, photons=photons, kappa=kappa, sky=sky, background=background)
+    return dict(wave=wave, photons=photons, kappa=kappa, o2a=o2a_depth(wave), sky=sky)
+
+
+def etc_extra_variance(sky):
+    """The ETC's per-exposure variance beyond sky photon noise and detector, for comparisons with the ETC only.
+
+    ``a S + b S^2 + c + e (dS/dpixel)^2`` with ``EXTRA_VARIANCE`` = (a, b, c, e), fitted to the ETC's noise column
+    (sky-subtraction residuals, stray light, systematic floor). The simulated spectra do not carry it: their
+    variance is the paper's eq. G.4 (:func:`photon_budget`).
+
+    Parameters
+    ----------
+    sky : array_like, shape (..., L)
+        Sky counts per pixel and exposure on consecutive pixels (the ``sky`` of :func:`photon_budget`).
+
+    Returns
+    -------
+    ndarray, shape (..., L)
+        Extra variance, e-^2 per pixel and exposure.
+    """
+    a, b, c, e = EXTRA_VARIANCE
+    sky = np.asarray(sky, dtype=float)
+    return a * sky + b * sky**2 + c + e * np.gradient(sky, axis=-1) ** 2
 
 
 def _validate(wave, flux_lambda, mag_i, conditions):
@@ -520,7 +590,8 @@ def photon_budget(wave, flux_lambda, mag_i, conditions, n_exposures=N_EXPOSURES,
     -------
     dict of str -> array (B, 4096)
         ``flux`` (scaled, erg/s/cm2/A), ``object`` and ``sky`` (e- per exposure), ``detector`` (read + dark) and
-        ``variance`` (everything; e-^2 per exposure), ``sigma`` (erg/s/cm2/A after co-adding the exposures).
+        ``variance`` (``object + sky + detector``, the paper's eq. G.4; e-^2 per exposure), ``sigma``
+        (erg/s/cm2/A after co-adding the exposures).
 
     Raises
     ------
@@ -536,7 +607,9 @@ def photon_budget(wave, flux_lambda, mag_i, conditions, n_exposures=N_EXPOSURES,
     x_air = airmass(za)
     flux = flux * (10.0 ** (-0.4 * (mag - i_band_ab_mag(tab["wave"], flux))))[:, None]
     optics = exposure_time * vignetting(fa)  # (B,)
-    gain = np.exp(np.multiply.outer(-x_air, tab["kappa"]))  # (B, L) atmospheric transmission ...
+    tau = np.multiply.outer(x_air, tab["kappa"])  # (B, L) optical depth along the line of sight ...
+    tau += np.multiply.outer(x_air**O2A_AIRMASS_POWER, tab["o2a"])
+    gain = np.exp(-tau, out=tau)  # ... atmospheric transmission ...
     gain *= tab["photons"]
     gain *= (optics * fiber_fraction(cond["seeing"], fa))[:, None]  # ... times e- per unit f_lambda
     obj = flux * gain
@@ -547,11 +620,7 @@ def photon_budget(wave, flux_lambda, mag_i, conditions, n_exposures=N_EXPOSURES,
     lin = np.stack([x_air**SKY_AIRMASS_POWER, rayleigh * MOON_SOLID_ANGLE, mie * MOON_SOLID_ANGLE], 1) * area[:, None]
     sky = lin @ tab["sky"]  # (B, L)
     detector = TRACE_PIXELS * (READ_NOISE**2 + DARK_RATE * exposure_time)
-    quad = (lin[:, :, None] * lin[:, None, :]).reshape(-1, 9)
-    variance = np.concatenate([lin, quad], 1) @ tab["background"]
-    variance += detector + EXTRA_VARIANCE[2]
-    variance *= PAPER_BACKGROUND_SCALE
-    variance += obj
+    variance = obj + sky + detector  # the paper's eq. G.4: N_obj + N_sky + sigma_read^2 (+ dark)
     sigma = np.sqrt(variance / n_exposures) / gain  # = flux * sqrt(variance / N) / obj
     return dict(flux=flux, object=obj, sky=sky, detector=np.full_like(obj, detector), variance=variance, sigma=sigma)
 
