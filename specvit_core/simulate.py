@@ -27,6 +27,7 @@ LABELS = ("T_eff", "log_g", "M_H")
 CONDITIONS = ("seeing", "zenith_angle", "field_angle", "moon_zenith", "moon_target", "moon_phase")
 PARAM_FIELDS = LABELS + ("mag", "snr", "norm") + CONDITIONS
 CHUNK = 2000  # spectra simulated and written per step
+OBSERVATION_MODULES = ("noise", "instrument")  # the code that turns templates into observed spectra
 PARTIAL = ".manifest.partial.json"  # the manifest of the files written so far, while a dataset is being written
 COMPRESSION = {"none": {}, "lzf": {"compression": "lzf", "shuffle": True},
                "gzip": {"compression": "gzip", "compression_opts": 1, "shuffle": True}}
@@ -355,6 +356,24 @@ def generate_dataset(out_dir: str | Path, config: SimulationConfig, grid: Templa
         return _write_dataset(out_dir, config, grid, done, progress, out_dir.name)
 
 
+def observation_fingerprint() -> str:
+    """SHA-256 of the observation code (:data:`OBSERVATION_MODULES`, docstrings and comments aside).
+
+    A dataset records it in its manifest; one made by other noise or instrument code is not reused.
+
+    Returns
+    -------
+    str
+        64 hex digits.
+    """
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name in OBSERVATION_MODULES:
+        digest.update(files.code_without_docs(Path(__file__).with_name(f"{name}.py")).encode())
+    return digest.hexdigest()
+
+
 def lock_file(out_dir: str | Path) -> Path:
     """The lock file that :func:`generate_dataset` holds while it writes ``out_dir``: ``<out_dir>.lock`` beside it.
 
@@ -384,7 +403,7 @@ def _check_folder(out_dir: Path, config: SimulationConfig) -> dict:
     partial, done = out_dir / PARTIAL, {}
     if partial.exists():
         previous = json.loads(partial.read_text())
-        if previous["config"] != config.to_dict():
+        if previous["config"] != config.to_dict() or previous.get("observation") != observation_fingerprint():
             raise FileExistsError(f"{out_dir} holds an interrupted dataset with another configuration; "
                                   "pass overwrite=True to replace it")
         done = {k: v for k, v in previous["files"].items()
@@ -416,7 +435,7 @@ def _write_dataset(out_dir: Path, config: SimulationConfig, grid: TemplateGrid, 
     partial = out_dir / PARTIAL
     seeds = np.random.SeedSequence(config.seed).spawn(len(config.splits()))
     manifest = {"config": config.to_dict(), "grid": grid.source, "grid_meta": grid.meta,
-                "specvit_core": __version__, "files": dict(done)}
+                "observation": observation_fingerprint(), "specvit_core": __version__, "files": dict(done)}
     total = sum(n for stem, n in config.splits() if f"{stem}.h5" not in done)
     with tqdm(total=total, desc=f"simulate {label}", unit="spectra", disable=not progress) as bar:
         for (stem, n), seed in zip(config.splits(), seeds):
@@ -515,10 +534,11 @@ def ensure_dataset(profile: str, out_dir: str | Path | None = None, grid: Templa
     grid = grid if grid is not None else load_grid(config.grid, progress=progress)
     existing = read_manifest(out_dir, required=False)
     if existing:
-        if existing["config"] != config.to_dict() or existing["grid_meta"] != grid.meta:
+        if existing["config"] != config.to_dict() or existing["grid_meta"] != grid.meta or \
+                existing.get("observation") != observation_fingerprint():
             raise FileExistsError(
-                f"{out_dir} holds a dataset made with another configuration or template grid; remove the folder "
-                f"(or run `specvit simulate --profile {profile} --overwrite`) to make it anew")
+                f"{out_dir} holds a dataset made with another configuration, template grid or noise model; remove "
+                f"the folder (or run `specvit simulate --profile {profile} --overwrite`) to make it anew")
         return out_dir
     generate_dataset(out_dir, config, grid, progress=progress)
     return out_dir

@@ -365,3 +365,16 @@ def test_a_killed_writer_is_resumed_after_taking_over_its_lock(grid, slow_refere
     assert _checksums(manifest) == _checksums(slow_reference)
     _assert_verifies(out, manifest)
     assert os.listdir(tmp_path) == ["ds"]
+
+
+def test_a_dataset_made_by_other_noise_code_is_not_reused(grid, tmp_path, monkeypatch):
+    from specvit_core import simulate
+
+    overrides = dict(n_train=60, n_val=20, n_test=30, n_shards=2, teff_range=(4000.0, 5000.0), mh_range=(-1.0, 0.5))
+    out = simulate.ensure_dataset("smoke", tmp_path / "ds", grid, progress=False, **overrides)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["observation"] == simulate.observation_fingerprint()
+    assert simulate.ensure_dataset("smoke", out, grid, progress=False, **overrides) == out  # same code: reused
+    monkeypatch.setattr(simulate, "observation_fingerprint", lambda: "0" * 64)  # the noise model changed
+    with pytest.raises(FileExistsError, match="noise model"):
+        simulate.ensure_dataset("smoke", out, grid, progress=False, **overrides)

@@ -5,7 +5,6 @@ the synthesis code and its packaged data, so that a change to the physics rebuil
 """
 from __future__ import annotations
 
-import ast
 import functools
 import hashlib
 import json
@@ -16,6 +15,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..config import cache_dir as default_cache_dir
+from ..files import code_without_docs
 from ..instrument import GAIA_RVS_R, gaia_rvs_wavelength, lsf_matrix, mr_wavelength, vacuum_to_air
 from .atmosphere import DATA_FILE as ATMOSPHERE_DATA_FILE
 from .atomic import LINE_LIST_PATH, PARTITION_FUNCTION_PATH
@@ -33,17 +33,6 @@ INSTRUMENTS = {
 GAIA_RVS_SYNTHESIS = SynthesisSettings(wave_min=8150.0, wave_max=8730.0)
 
 
-def _code_without_docs(path: Path) -> str:
-    """The syntax tree of a module without its docstrings (comments are not part of it)."""
-    tree = ast.parse(Path(path).read_text())
-    for node in ast.walk(tree):
-        body = getattr(node, "body", None)
-        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
-                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
-            node.body = body[1:] or [ast.Pass()]
-    return ast.dump(tree)
-
-
 def synthesis_fingerprint() -> str:
     """SHA-256 of the synthesis code (docstrings and comments aside) and its packaged data.
 
@@ -56,7 +45,7 @@ def synthesis_fingerprint() -> str:
     """
     digest = hashlib.sha256()
     for name in SYNTHESIS_MODULES:
-        digest.update(_code_without_docs(Path(__file__).with_name(f"{name}.py")).encode())
+        digest.update(code_without_docs(Path(__file__).with_name(f"{name}.py")).encode())
     for path in (LINE_LIST_PATH, PARTITION_FUNCTION_PATH, ATMOSPHERE_DATA_FILE):
         digest.update(Path(path).read_bytes())
     return digest.hexdigest()
