@@ -57,7 +57,7 @@ from specvit_core import paper, runs, targets, transfer
 from specvit_core.config import data_dir, runs_dir
 from specvit_core.data import read_split
 from specvit_core.metrics import sigma_robust
-from specvit_core.report import profile_banner
+from specvit_core.report import plateau_warning, profile_banner
 from specvit_core.surveys import load_spectra
 
 display(Markdown(profile_banner(profile)))
@@ -183,12 +183,19 @@ display(transfer.two_sided_rule_damage(target, spectra, labels, labels_survey, n
 plan = transfer.PLANS[profile]
 table = transfer.transfer_runs(profile, target_dir, target, datasets["desi"][0] if desi else None,
                                "desi" if desi else None, plan=plan)
+pretrained = pd.DataFrame({a: runs.read_metrics(runs_dir(profile) / a) for a in plan.archs}).T
+display(Markdown("The pre-trained runs (chapter 4's, on the profile's synthetic test split) that Experiment A starts "
+                 "from:"))
+display(pretrained[["r2", "mae", "sigma_robust", "best_epoch"]].astype(float).round(3))
+display(Markdown(plateau_warning(pretrained["r2"].astype(float), "the synthetic pre-training")))
 on_target = table[table["dataset"] == target]
 table7 = on_target[["chain", "arch", "n", "sigma_robust", "r2", "mae"]].sort_values("sigma_robust")
 for key, name in (("sigma_robust", "paper sigma_robust"), ("r2", "paper R2")):
     table7[name] = [paper.TABLE7.get(a, {}).get(key) if c.startswith("synthetic ->") or a == "lightgbm" else None
                     for a, c in zip(table7["arch"], table7["chain"])]
 display(table7.round(3))
+display(Markdown(plateau_warning(on_target.loc[on_target["arch"].isin(plan.archs), "r2"].astype(float),
+                                 f"the networks on the {target} target")))
 
 # %% [markdown]
 # ## 7.4 By stellar type (Table 8)
