@@ -5,8 +5,9 @@ PROFILE ?= quick
 # A machine without an NVIDIA GPU gets the CPU build of PyTorch pinned first; a GPU machine gets PyPI's CUDA build.
 TORCH_CPU ?= torch==2.13.0
 TORCH_GPU ?= torch>=2.2
+PORT ?= 8000
 
-.PHONY: install book test chapters clean-book
+.PHONY: install book test chapters clean-book browser serve
 
 install: $(VENV)/.installed
 
@@ -23,11 +24,31 @@ $(VENV)/.installed: pyproject.toml
 book: install
 	$(VENV)/bin/specvit book --profile $(PROFILE)
 
-# The template grid (synthesized once, cached), unit tests, then every notebook under nbval at the smoke profile.
-test: install
+# The template grid (synthesized once, cached), unit tests, every notebook under nbval at the smoke profile, then
+# the smoke book (Sphinx warnings are errors) and its pages in headless Chromium (tests/browser, which must not skip).
+test: install browser
 	$(VENV)/bin/specvit grid
-	$(VENV)/bin/pytest -q tests
+	$(VENV)/bin/pytest -q tests --ignore=tests/browser
 	SPECVIT_PROFILE=smoke $(VENV)/bin/pytest -q -p no:cacheprovider --nbval-lax notebooks/
+	$(VENV)/bin/specvit book --profile smoke --strict
+	SPECVIT_BROWSER_TESTS=1 $(VENV)/bin/pytest -q -p no:cacheprovider tests/browser
+
+# Headless Chromium and its WebDriver for tests/browser: Debian's chromium and chromium-driver, installed only when
+# missing (as root, else with sudo). Elsewhere install them yourself or set SPECVIT_CHROMIUM and SPECVIT_CHROMEDRIVER.
+browser:
+	@if [ -n "$$SPECVIT_CHROMIUM" ] && [ -n "$$SPECVIT_CHROMEDRIVER" ]; then exit 0; fi; \
+	if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then exit 0; fi; \
+	if ! command -v apt-get >/dev/null 2>&1; then \
+	  echo "tests/browser needs Chromium and chromedriver: install them or set SPECVIT_CHROMIUM and SPECVIT_CHROMEDRIVER"; \
+	  exit 1; fi; \
+	if [ "$$(id -u)" -eq 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	echo "installing chromium and chromium-driver (apt-get)"; \
+	$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
+
+# The built book over http://127.0.0.1:$(PORT) (it also works opened from file://).
+serve:
+	@test -f _build/html/index.html || { echo "no book in _build/html: run make book first"; exit 1; }
+	$(PY) -m http.server $(PORT) --bind 127.0.0.1 --directory _build/html
 
 clean-book:
 	rm -rf _build book/chapters

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from specvit_core import fisher, noise, paper, simulate
+from specvit_core import fisher, interactive, noise, paper, simulate
 from specvit_core.data import read_manifest, read_split
 from specvit_core.instrument import MR_N_PIXELS, MR_WAVE_MAX, MR_WAVE_MIN, convolve_to_mr, resolving_power
 from specvit_core.report import profile_banner
@@ -149,6 +149,16 @@ axes[0, 0].legend(fontsize=8)
 plt.tight_layout()
 
 # %% [markdown]
+# **Interactive.** A giant, a subgiant and a dwarf (log g = 1.5, 3.5, 4.5) at the same T_eff = 4750 K and
+# [M/H] = 0, continuum-normalized, with the gravity-sensitive lines named: Ca II triplet, Na I doublet, Mg I 8807,
+# the K I resonance doublet and the hydrogen Paschen lines the synthesis includes (Pa 13, 15 and 16 fall on the
+# Ca II lines). Drag to zoom, double-click to reset, or jump to a species with the buttons.
+
+# %%
+explorer = interactive.spectrum_explorer(grid, teff=4750.0, mh=0.0, loggs=(1.5, 3.5, 4.5))
+interactive.show(explorer, div_id="spectrum-explorer")
+
+# %% [markdown]
 # ### What changes with log g, species by species
 #
 # The derivative of the continuum-normalized MR spectrum with respect to log g at the midpoint (T_eff = 4750 K,
@@ -236,6 +246,17 @@ ax.legend()
 plt.tight_layout()
 
 # %% [markdown]
+# **Interactive: the SNR explorer.** One red-clump giant (T_eff = 4750 K, log g = 2.5, [M/H] = -0.5) observed under
+# the median conditions at i = 19.0 to 23.0 mag: move the slider to watch the spectrum sink into the noise. Each
+# step is labelled with the median per-pixel SNR at that magnitude; the noise is one seeded draw of the package's
+# chain (`noise.observe`, `noise.median_normalize`, `noise.noisy_spectrum`), the same draw scaled by each
+# magnitude's sigma.
+
+# %%
+explorer = interactive.snr_explorer(grid, labels=(4750.0, 2.5, -0.5), seed=seed)
+interactive.show(explorer, div_id="snr-explorer")
+
+# %% [markdown]
 # ## 1.5 Example spectra (Figure 4)
 #
 # One star (T_eff = 4750 K, log g = 2.5, [M/H] = -0.5, a red-clump giant) observed at four magnitudes: the clean
@@ -279,6 +300,15 @@ for name, s in splits.items():
 axes[3].set_xscale("log")
 axes[0].legend()
 plt.tight_layout()
+
+# %% [markdown]
+# **Interactive: stellar types.** The test split's labels on the T_eff - log g plane, coloured by the stellar types
+# of the paper's Tables 5 and 8 (giants log g < 2.5, subgiants 2.5-4.0, dwarfs log g > 4.0); hover for a star's
+# labels, magnitude and SNR.
+
+# %%
+chart = interactive.stellar_type_chart(splits["test"].params, title=f"Test split, profile {profile}")
+interactive.show(chart, div_id="stellar-types")
 
 # %%
 summary = pd.concat({name: s.params[["mag", "snr"]].describe(percentiles=[0.1, 0.5, 0.9]).T for name, s in splits.items()})

@@ -198,7 +198,7 @@ def _add_transfer_parsers(sub) -> None:
 def _book(args: argparse.Namespace) -> int:
     from .book import build_book
 
-    build_book(args.profile, only=args.only, execute=not args.no_execute)
+    build_book(args.profile, only=args.only, execute=not args.no_execute, strict=args.strict)
     return 0
 
 
@@ -322,6 +322,8 @@ def build_parser() -> argparse.ArgumentParser:
     book.add_argument("--profile", default=DEFAULT_PROFILE, choices=profiles, help="profile (default: %(default)s)")
     book.add_argument("--only", nargs="+", help="execute only chapters whose names start with these (e.g. 01)")
     book.add_argument("--no-execute", action="store_true", help="render the already executed chapters")
+    book.add_argument("--strict", action="store_true",
+                      help="fail on any Sphinx warning (jupyter-book build -W -n --keep-going)")
     book.set_defaults(func=_book)
     return parser
 

@@ -157,11 +157,11 @@ def test_empty_or_missing_bosz_folder_is_refused(tmp_path):
 
 
 def test_grid_cache_key_follows_the_code_not_its_documentation(tmp_path):
-    from specvit_core.spectra.embedded import _code_without_docs
+    from specvit_core.files import code_without_docs
 
     base = 'def f(x):\n    """Doc."""\n    return x + 1  # comment\n'
     (tmp_path / "a.py").write_text(base)
     (tmp_path / "b.py").write_text(base.replace("Doc.", "Other words.").replace("# comment", "# changed"))
     (tmp_path / "c.py").write_text(base.replace("x + 1", "x + 2"))
-    a, b, c = (_code_without_docs(tmp_path / f"{n}.py") for n in "abc")
+    a, b, c = (code_without_docs(tmp_path / f"{n}.py") for n in "abc")
     assert a == b and a != c

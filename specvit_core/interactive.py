@@ -1,0 +1,326 @@
+"""Interactive figures of the book (plotly): the SNR explorer, the spectrum explorer and the stellar-type chart.
+
+Every number drawn comes from the package: templates from a :class:`~specvit_core.spectra.templates.TemplateGrid`,
+noise from the photon chain of :mod:`specvit_core.noise`, stellar types from the thresholds of
+:mod:`specvit_core.metrics`, labels from a dataset split. Only the laboratory positions of the gravity-sensitive
+lines (:data:`GRAVITY_LINES`, air wavelengths) are typed in, as facts; the Paschen positions are those the synthesis
+uses (:func:`specvit_core.spectra.synthesis.paschen_lines`).
+
+The book shows a figure with :func:`show`: an HTML fragment without plotly.js, which the book loads once from its
+own ``_static/plotly.min.js`` (copied from the installed ``plotly`` package by :mod:`specvit_core.book`), so that the
+pages work offline from ``file://``. The matplotlib figures of the chapters stay the static versions (PDF).
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from . import noise
+from .metrics import DWARF_MIN_LOGG, GIANT_MAX_LOGG
+from .spectra.synthesis import PASCHEN_UPPER, paschen_lines
+
+try:
+    import plotly.graph_objects as go
+except ModuleNotFoundError as err:  # plotly belongs to the `book` extra
+    raise ModuleNotFoundError("specvit_core.interactive needs plotly: pip install -e '.[book]'") from err
+
+#: i-band magnitudes of the SNR explorer's slider (AB mag).
+SNR_MAGS = tuple(19.0 + 0.5 * k for k in range(9))
+#: Gravity-sensitive lines of the MR window: laboratory air wavelengths (Angstrom), taken as facts. The Ca II
+#: triplet strengthens toward giants (its wings and the ionization balance); the Na I doublet, Mg I 8807 and the
+#: K I resonance doublet (inside the telluric O2 A band in observed spectra) toward dwarfs (pressure broadening).
+GRAVITY_LINES = {
+    "K I 7665": 7664.90, "K I 7699": 7698.96,
+    "Na I 8183": 8183.26, "Na I 8195": 8194.82,
+    "Ca II 8498": 8498.02, "Ca II 8542": 8542.09, "Ca II 8662": 8662.14,
+    "Mg I 8807": 8806.76,
+}
+STELLAR_TYPES = ("giant", "subgiant", "dwarf")
+TYPE_COLORS = {"giant": "#d62728", "subgiant": "#2ca02c", "dwarf": "#1f77b4"}
+PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
+
+
+def stellar_type(logg) -> np.ndarray:
+    """The stellar type of each log g, with the thresholds of Tables 5 and 8 (:mod:`specvit_core.metrics`).
+
+    Parameters
+    ----------
+    logg : array_like
+        Surface gravities, dex.
+
+    Returns
+    -------
+    ndarray of str
+        ``"giant"`` (log g < 2.5), ``"subgiant"`` (2.5 <= log g <= 4.0) or ``"dwarf"`` (log g > 4.0).
+
+    Raises
+    ------
+    ValueError
+        If a value is not finite.
+    """
+    logg = np.asarray(logg, dtype=float)
+    if not np.all(np.isfinite(logg)):
+        raise ValueError("log g must be finite")
+    return np.where(logg < GIANT_MAX_LOGG, "giant", np.where(logg > DWARF_MIN_LOGG, "dwarf", "subgiant"))
+
+
+def gravity_lines(wave_min: float, wave_max: float) -> pd.DataFrame:
+    """The gravity-sensitive lines between two wavelengths: :data:`GRAVITY_LINES` and the synthesis' Paschen lines.
+
+    Parameters
+    ----------
+    wave_min, wave_max : float
+        Air wavelengths (Angstrom) bounding the window.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``name`` (e.g. ``"Ca II 8542"``, ``"Pa 15"``), ``species`` (``"Ca II"``, ``"H I"``) and ``wave``
+        (Angstrom, air), sorted by wavelength.
+
+    Raises
+    ------
+    ValueError
+        If ``wave_min >= wave_max``.
+    """
+    if not wave_min < wave_max:
+        raise ValueError(f"wave_min ({wave_min}) must be below wave_max ({wave_max})")
+    metals = [(name, name.rsplit(" ", 1)[0], wave) for name, wave in GRAVITY_LINES.items()]
+    hydrogen = [(f"Pa {n}", "H I", float(w)) for n, w in zip(PASCHEN_UPPER, paschen_lines(PASCHEN_UPPER).wave)]
+    table = pd.DataFrame(metals + hydrogen, columns=["name", "species", "wave"])
+    inside = (table.wave >= wave_min) & (table.wave <= wave_max)
+    return table[inside].sort_values("wave", ignore_index=True)
+
+
+def observed_at_magnitudes(grid, labels, mags=SNR_MAGS, seed: int = 0) -> dict[str, np.ndarray]:
+    """One star observed at several magnitudes through the package's noise chain, under median conditions.
+
+    ``noise.observe`` (12 x 900 s, ``noise.MEDIAN_CONDITIONS``), ``noise.median_normalize`` and one
+    ``noise.noisy_spectrum`` per magnitude, each from a generator seeded with ``seed``: the same standard-normal
+    draw scaled by each magnitude's sigma, so that only the noise amplitude changes from one magnitude to the next.
+
+    Parameters
+    ----------
+    grid : TemplateGrid
+        Templates (:func:`specvit_core.spectra.load_grid`).
+    labels : sequence of 3 float
+        (T_eff, log g, [M/H]) inside the grid.
+    mags : sequence of float
+        i-band AB magnitudes.
+    seed : int
+        Seed of the noise draw.
+
+    Returns
+    -------
+    dict of str -> ndarray
+        ``mag`` (M,), ``clean``, ``sigma``, ``noisy`` (M, L) median-normalized, ``snr`` (M,) the median of
+        clean / sigma over the pixels.
+
+    Raises
+    ------
+    ValueError
+        If ``mags`` is empty or not 1-D, or as :meth:`TemplateGrid.interpolate` and :func:`noise.observe`.
+    """
+    mags = np.asarray(mags, dtype=float)
+    if mags.ndim != 1 or mags.size == 0:
+        raise ValueError("mags must be a non-empty 1-D sequence of magnitudes")
+    template = np.repeat(grid.interpolate([list(labels)]), mags.size, axis=0)
+    conditions = {k: np.full(mags.size, v) for k, v in noise.MEDIAN_CONDITIONS.items()}
+    clean, sigma = noise.observe(grid.wave, template, mags, conditions)
+    clean, sigma, _ = noise.median_normalize(clean, sigma)
+    noisy = np.stack([noise.noisy_spectrum(c, s, np.random.default_rng(seed)) for c, s in zip(clean, sigma)])
+    return {"mag": mags, "clean": clean, "sigma": sigma, "noisy": noisy, "snr": np.median(clean / sigma, axis=1)}
+
+
+def snr_explorer(grid, labels, mags=SNR_MAGS, seed: int = 0) -> go.Figure:
+    """A slider over magnitudes: one star's noisy spectrum (over its clean template) from bright to faint.
+
+    Parameters
+    ----------
+    grid : TemplateGrid
+        Templates (:func:`specvit_core.spectra.load_grid`).
+    labels : sequence of 3 float
+        (T_eff, log g, [M/H]) inside the grid.
+    mags : sequence of float
+        The slider's i-band magnitudes (default 19.0 ... 23.0 in steps of 0.5).
+    seed : int
+        Seed of the noise draw (:func:`observed_at_magnitudes`).
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One noisy trace per magnitude (one visible at a time) and the clean spectrum; each slider step is labelled
+        with its magnitude and the median per-pixel SNR there.
+
+    Raises
+    ------
+    ValueError
+        As :func:`observed_at_magnitudes`.
+    """
+    obs = observed_at_magnitudes(grid, labels, mags, seed)
+    wave, n = grid.wave.astype(np.float32), len(obs["mag"])
+    star = f"T_eff = {labels[0]:g} K, log g = {labels[1]:g}, [M/H] = {labels[2]:g}"
+    titles = [f"{star}: i = {m:.1f} mag, median SNR = {s:.1f} per pixel" for m, s in zip(obs["mag"], obs["snr"])]
+    fig = go.Figure([go.Scatter(x=wave, y=obs["noisy"][k], mode="lines", visible=k == 0, name=f"i = {m:g}",
+                                line=dict(width=0.6, color="#1f77b4"), hoverinfo="x+y")
+                     for k, m in enumerate(obs["mag"])])
+    fig.add_trace(go.Scatter(x=wave, y=obs["clean"][0].astype(np.float32), mode="lines", name="clean template",
+                             line=dict(width=1.2, color="#333333"), hoverinfo="skip"))
+    steps = [dict(method="update", label=f"{m:.1f} (SNR {s:.1f})",
+                  args=[{"visible": [j == k for j in range(n)] + [True]}, {"title.text": titles[k]}])
+             for k, (m, s) in enumerate(zip(obs["mag"], obs["snr"]))]
+    fig.update_layout(
+        title=dict(text=titles[0], font=dict(size=14)), height=480, margin=dict(l=60, r=20, t=50, b=40),
+        xaxis=dict(title="wavelength [A]"), yaxis=dict(title="flux / median", range=[0.0, 2.5]),
+        showlegend=False,
+        sliders=[dict(active=0, steps=steps, pad=dict(t=50, l=10, r=40), font=dict(size=10),
+                      currentvalue=dict(prefix="i-band magnitude: ", font=dict(size=13)))])
+    return fig
+
+
+def _line_markers(fig: go.Figure, lines: pd.DataFrame, label_y: tuple[float, float]) -> None:
+    """Dotted vertical lines at ``lines.wave``, named above the continuum (metals) or below the spectra (Paschen)."""
+    for row in lines.itertuples():
+        hydrogen = row.species == "H I"
+        color = "#9467bd" if hydrogen else "#333333"
+        fig.add_vline(x=row.wave, line=dict(width=0.8, dash="dot", color=color))
+        fig.add_annotation(x=row.wave, y=label_y[0] if hydrogen else label_y[1], text=row.name, textangle=-90,
+                           showarrow=False, xanchor="right", yanchor="bottom", font=dict(size=9, color=color))
+
+
+def spectrum_explorer(grid, teff: float, mh: float, loggs=(1.5, 3.5, 4.5)) -> go.Figure:
+    """A giant, a subgiant and a dwarf at the same T_eff and [M/H] (zoom and pan), gravity-sensitive lines named.
+
+    Parameters
+    ----------
+    grid : TemplateGrid
+        Templates (:func:`specvit_core.spectra.load_grid`); spectra are shown as flux / continuum.
+    teff : float
+        Effective temperature, K.
+    mh : float
+        Metallicity [M/H], dex.
+    loggs : sequence of float
+        Surface gravities, one spectrum each (default a giant, a subgiant and a dwarf).
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One trace per log g coloured by stellar type, the lines of :func:`gravity_lines` marked, and buttons that
+        zoom on each species' lines.
+
+    Raises
+    ------
+    ValueError
+        If ``loggs`` is empty, or the labels lie outside the grid (:meth:`TemplateGrid.interpolate`).
+    """
+    loggs = np.atleast_1d(np.asarray(loggs, dtype=float))
+    if loggs.size == 0:
+        raise ValueError("loggs must hold at least one surface gravity")
+    labels = np.column_stack([np.full(loggs.size, teff), loggs, np.full(loggs.size, mh)])
+    normalized = grid.interpolate(labels) / grid.interpolate(labels, continuum=True)
+    wave = grid.wave.astype(np.float32)
+    fig = go.Figure([go.Scatter(x=wave, y=f, mode="lines", name=f"{t}, log g = {g:g}",
+                                line=dict(width=1.0, color=TYPE_COLORS[t]))
+                     for f, g, t in zip(normalized, loggs, stellar_type(loggs))])
+    lines = gravity_lines(float(wave[0]), float(wave[-1]))
+    low, top = float(normalized.min()), 1.0
+    label_room = 0.25 * (top - low)  # a strip above the continuum and one below the deepest line for the names
+    _line_markers(fig, lines, label_y=(low - label_room, top + 0.02))
+    zooms = [dict(label="whole window", method="relayout", args=[{"xaxis.autorange": True}])]
+    for species, group in lines.groupby("species", sort=False):
+        lo, hi = group.wave.min() - 25.0, group.wave.max() + 25.0
+        zooms.append(dict(label=species, method="relayout", args=[{"xaxis.range": [lo, hi]}]))
+    fig.update_layout(
+        title=dict(text=f"T_eff = {teff:g} K, [M/H] = {mh:g}: {len(loggs)} surface gravities", font=dict(size=14),
+                   y=0.98, yanchor="top"),
+        height=560, margin=dict(l=60, r=20, t=100, b=50), hovermode="x unified",
+        xaxis=dict(title="wavelength [A] (air)"),
+        yaxis=dict(title="flux / continuum", range=[low - label_room - 0.02, top + label_room]),
+        legend=dict(orientation="h", x=0, y=-0.15, yanchor="top"),
+        updatemenus=[dict(type="buttons", direction="right", buttons=zooms, x=0, y=1.02, xanchor="left",
+                          yanchor="bottom", showactive=True, font=dict(size=11))])
+    return fig
+
+
+def stellar_type_chart(params: pd.DataFrame, title: str = "Stellar types of the dataset") -> go.Figure:
+    """The labels of a dataset on the T_eff - log g plane, coloured by stellar type (giant, subgiant, dwarf).
+
+    Parameters
+    ----------
+    params : pandas.DataFrame
+        A split's table (:attr:`SpectraSplit.params`) with columns ``T_eff`` and ``log_g``; ``M_H``, ``mag`` and
+        ``snr`` are shown on hover when present.
+    title : str
+        The figure's title.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One marker trace per type (legend: count and share), the type boundaries log g = 2.5 and 4.0 as dashed
+        lines, both axes reversed as in a Kiel diagram.
+
+    Raises
+    ------
+    KeyError
+        If ``T_eff`` or ``log_g`` is missing.
+    ValueError
+        If the table is empty or a label is not finite.
+    """
+    missing = [c for c in ("T_eff", "log_g") if c not in params]
+    if missing:
+        raise KeyError(f"the labels lack {missing}; columns: {', '.join(map(str, params.columns))}")
+    if len(params) == 0:
+        raise ValueError("no labels to chart")
+    types = stellar_type(params["log_g"])
+    extra = [c for c in ("M_H", "mag", "snr") if c in params]
+    hover = "T_eff %{x:.0f} K<br>log g %{y:.2f}" + "".join(
+        f"<br>{c} %{{customdata[{k}]:.2f}}" for k, c in enumerate(extra)) + "<extra>%{fullData.name}</extra>"
+    fig = go.Figure()
+    for t in STELLAR_TYPES:
+        sel = types == t
+        fig.add_trace(go.Scatter(
+            x=params["T_eff"].to_numpy()[sel], y=params["log_g"].to_numpy()[sel], mode="markers",
+            name=f"{t}s: {sel.sum()} ({100 * sel.mean():.0f}%)", hovertemplate=hover,
+            customdata=params[extra].to_numpy()[sel] if extra else None,
+            marker=dict(size=5, opacity=0.7, color=TYPE_COLORS[t])))
+    for boundary in (GIANT_MAX_LOGG, DWARF_MIN_LOGG):
+        fig.add_hline(y=boundary, line=dict(dash="dash", width=1, color="#777777"),
+                      annotation_text=f"log g = {boundary:g}", annotation_position="top left")
+    fig.update_layout(title=dict(text=f"{title} ({len(params)} spectra)", font=dict(size=14)), height=500,
+                      margin=dict(l=60, r=20, t=50, b=50), legend=dict(title="stellar type"),
+                      xaxis=dict(title="T_eff [K]", autorange="reversed"),
+                      yaxis=dict(title="log g [dex]", autorange="reversed"))
+    return fig
+
+
+def show(fig: go.Figure, div_id: str | None = None) -> None:
+    """Display a figure as HTML without plotly.js (the book's pages load it once) and as plotly JSON for Jupyter.
+
+    Parameters
+    ----------
+    fig : plotly.graph_objects.Figure
+        The figure.
+    div_id : str, optional
+        The ``id`` of the figure's ``<div>`` on the page (unique per page); default a random one.
+
+    Returns
+    -------
+    None
+        The output bundle has ``text/html`` (what the book renders), ``application/vnd.plotly.v1+json`` (what
+        JupyterLab renders) and ``text/plain``.
+
+    Raises
+    ------
+    ValueError
+        If ``div_id`` is empty or holds a character other than letters, digits, ``-`` and ``_``.
+    """
+    from IPython.display import display
+
+    if div_id is not None and (not div_id or not all(c.isalnum() or c in "-_" for c in div_id)):
+        raise ValueError(f"div_id {div_id!r}: use letters, digits, '-' and '_'")
+    html = fig.to_html(include_plotlyjs=False, full_html=False, div_id=div_id, config=PLOTLY_CONFIG)
+    title = fig.layout.title.text or "figure"
+    display({"text/html": html, "application/vnd.plotly.v1+json": json.loads(fig.to_json()),
+             "text/plain": f"<interactive plotly figure: {title}>"}, raw=True)
