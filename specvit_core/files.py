@@ -136,6 +136,32 @@ def code_without_docs(path) -> str:
     return ast.dump(tree)
 
 
+def code_digest(modules, data=()) -> str:
+    """SHA-256 over the code of Python modules (:func:`code_without_docs`, in order) and then the bytes of data files.
+
+    The fingerprint of cached grids and of datasets: it changes when what the code does or its data change, not
+    when its documentation does.
+
+    Parameters
+    ----------
+    modules : iterable of str or Path
+        ``.py`` files.
+    data : iterable of str or Path
+        Data files read by that code.
+
+    Returns
+    -------
+    str
+        64 hex digits.
+    """
+    digest = hashlib.sha256()
+    for path in modules:
+        digest.update(code_without_docs(path).encode())
+    for path in data:
+        digest.update(Path(path).read_bytes())
+    return digest.hexdigest()
+
+
 def sha256(path) -> str:
     """SHA-256 hex digest of a file, read in 1 MiB blocks.
 

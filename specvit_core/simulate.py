@@ -366,12 +366,7 @@ def observation_fingerprint() -> str:
     str
         64 hex digits.
     """
-    import hashlib
-
-    digest = hashlib.sha256()
-    for name in OBSERVATION_MODULES:
-        digest.update(files.code_without_docs(Path(__file__).with_name(f"{name}.py")).encode())
-    return digest.hexdigest()
+    return files.code_digest([Path(__file__).with_name(f"{name}.py") for name in OBSERVATION_MODULES])
 
 
 def lock_file(out_dir: str | Path) -> Path:

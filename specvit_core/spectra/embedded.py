@@ -15,7 +15,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..config import cache_dir as default_cache_dir
-from ..files import code_without_docs
+from ..files import code_digest
 from ..instrument import GAIA_RVS_R, gaia_rvs_wavelength, lsf_matrix, mr_wavelength, vacuum_to_air
 from .atmosphere import DATA_FILE as ATMOSPHERE_DATA_FILE
 from .atomic import LINE_LIST_PATH, PARTITION_FUNCTION_PATH
@@ -43,12 +43,8 @@ def synthesis_fingerprint() -> str:
     str
         64 hex digits.
     """
-    digest = hashlib.sha256()
-    for name in SYNTHESIS_MODULES:
-        digest.update(code_without_docs(Path(__file__).with_name(f"{name}.py")).encode())
-    for path in (LINE_LIST_PATH, PARTITION_FUNCTION_PATH, ATMOSPHERE_DATA_FILE):
-        digest.update(Path(path).read_bytes())
-    return digest.hexdigest()
+    return code_digest([Path(__file__).with_name(f"{name}.py") for name in SYNTHESIS_MODULES],
+                       [LINE_LIST_PATH, PARTITION_FUNCTION_PATH, ATMOSPHERE_DATA_FILE])
 
 
 def _grid_key(settings: SynthesisSettings, axes: dict, instrument: str) -> str:
