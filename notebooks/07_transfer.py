@@ -56,7 +56,7 @@ from IPython.display import Markdown, display
 from specvit_core import paper, runs, targets, transfer
 from specvit_core.config import data_dir, runs_dir
 from specvit_core.data import read_split
-from specvit_core.metrics import sigma_robust
+from specvit_core.metrics import STELLAR_TYPES, sigma_robust
 from specvit_core.report import plateau_warning, profile_banner
 from specvit_core.surveys import load_spectra
 
@@ -226,7 +226,7 @@ flat = pd.Series({a: float(runs.read_metrics(d)["sigma_robust"]) for a, d in syn
 fig, axes = plt.subplots(1, 3, figsize=(15, 3.6))
 for ax, data, title in ((axes[0], table8, f"(a) {target} test, fine-tuned"),
                         (axes[1], balanced, "(b) synthetic test (balanced), pre-trained")):
-    pivot = data["sigma_robust"].unstack("type")[list(transfer.STELLAR_TYPES)]
+    pivot = data["sigma_robust"].unstack("type")[list(STELLAR_TYPES)]
     pivot.T.plot.bar(ax=ax, rot=0)
     ax.set(title=title, ylabel="sigma_robust [dex]", xlabel="")
 pd.DataFrame({"balanced": flat, "reweighted to the target mix": reweighted}).plot.bar(ax=axes[2], rot=0)

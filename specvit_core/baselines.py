@@ -26,7 +26,7 @@ from sklearn.preprocessing import StandardScaler
 
 from . import runs
 from .config import data_dir, get_profile, runs_dir
-from .data import FIXED_NOISE_SEED, fixed_noisy, lock_test_split, read_manifest, read_split
+from .data import FIXED_NOISE_SEED, fixed_noisy, flux_is_observed, lock_test_split, read_manifest, read_split
 from .metrics import check_arrays, mae, r2, regression_metrics
 from .noise import noisy_spectrum
 from .spectra import AXES, TemplateGrid, load_grid
@@ -284,7 +284,7 @@ def _configs(profile: str, dataset_dir: Path, manifest: dict, manifest_sha256: s
     """The ``config.json`` of every baseline's run (what the cache compares: a regenerated dataset is refitted)."""
     base = dict(profile=profile, dataset_dir=str(dataset_dir), manifest_sha256=manifest_sha256, label=label)
     learned = dict(n_augment=n_augment, seed=seed, val_noise_seed=FIXED_NOISE_SEED,
-                   **({"noise_alpha": 0.0} if manifest.get("observed") else {}))  # survey spectra: noise is in them
+                   **({"noise_alpha": 0.0} if flux_is_observed(dataset_dir) else {}))  # survey spectra: noise in them
     if max_train is not None:
         learned["max_train"] = int(max_train)
     return {

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from . import noise
-from .metrics import DWARF_MIN_LOGG, GIANT_MAX_LOGG
+from .metrics import DWARF_MIN_LOGG, GIANT_MAX_LOGG, STELLAR_TYPES, stellar_type
 from .spectra.synthesis import PASCHEN_UPPER, paschen_lines
 
 try:
@@ -37,33 +37,8 @@ GRAVITY_LINES = {
     "Ca II 8498": 8498.02, "Ca II 8542": 8542.09, "Ca II 8662": 8662.14,
     "Mg I 8807": 8806.76,
 }
-STELLAR_TYPES = ("giant", "subgiant", "dwarf")
 TYPE_COLORS = {"giant": "#d62728", "subgiant": "#2ca02c", "dwarf": "#1f77b4"}
 PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
-
-
-def stellar_type(logg) -> np.ndarray:
-    """The stellar type of each log g, with the thresholds of Tables 5 and 8 (:mod:`specvit_core.metrics`).
-
-    Parameters
-    ----------
-    logg : array_like
-        Surface gravities, dex.
-
-    Returns
-    -------
-    ndarray of str
-        ``"giant"`` (log g < 2.5), ``"subgiant"`` (2.5 <= log g <= 4.0) or ``"dwarf"`` (log g > 4.0).
-
-    Raises
-    ------
-    ValueError
-        If a value is not finite.
-    """
-    logg = np.asarray(logg, dtype=float)
-    if not np.all(np.isfinite(logg)):
-        raise ValueError("log g must be finite")
-    return np.where(logg < GIANT_MAX_LOGG, "giant", np.where(logg > DWARF_MIN_LOGG, "dwarf", "subgiant"))
 
 
 def gravity_lines(wave_min: float, wave_max: float) -> pd.DataFrame:

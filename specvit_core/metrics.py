@@ -13,6 +13,8 @@ from scipy.stats import median_abs_deviation
 # Stellar types of Tables 5 and 8: giants log g < 2.5, subgiants 2.5 <= log g <= 4.0, dwarfs log g > 4.0.
 GIANT_MAX_LOGG = 2.5
 DWARF_MIN_LOGG = 4.0
+STELLAR_TYPES = ("giant", "subgiant", "dwarf")
+MAD_TO_SIGMA = 1.4826  # Gaussian sigma per median absolute deviation
 
 
 def check_arrays(ndim: int | None = None, dtype=None, **arrays) -> tuple[np.ndarray, ...]:
@@ -327,6 +329,30 @@ def stratified_metrics(y_true, y_pred, strata: dict[str, np.ndarray]) -> pd.Data
         row = regression_metrics(y_true[mask], y_pred[mask]) if mask.any() else empty
         rows[name] = {"n": row["n"], "frac": row["n"] / y_true.size, **row}
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("stratum")
+
+
+def stellar_type(logg) -> np.ndarray:
+    """The stellar type of each log g, with the thresholds of Tables 5 and 8.
+
+    Parameters
+    ----------
+    logg : array_like
+        Surface gravities, dex.
+
+    Returns
+    -------
+    ndarray of str
+        ``"giant"`` (log g < 2.5), ``"subgiant"`` (2.5 <= log g <= 4.0) or ``"dwarf"`` (log g > 4.0).
+
+    Raises
+    ------
+    ValueError
+        If a value is not finite.
+    """
+    logg = np.asarray(logg, dtype=float)
+    if not np.all(np.isfinite(logg)):
+        raise ValueError("log g must be finite")
+    return np.where(logg < GIANT_MAX_LOGG, "giant", np.where(logg > DWARF_MIN_LOGG, "dwarf", "subgiant"))
 
 
 def metrics_by_stellar_type(y_true, y_pred, logg=None) -> pd.DataFrame:

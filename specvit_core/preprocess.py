@@ -26,12 +26,12 @@ from scipy.constants import c as _C_M_PER_S
 
 from .config import LABEL_RANGES, require_integer
 from .instrument import mr_wavelength, vacuum_to_air
+from .metrics import MAD_TO_SIGMA
 from .surveys import ObservedSpectrum
 
 C_KM_S = _C_M_PER_S / 1000.0  # speed of light, km/s
 CONTINUUM = 0.5  # the median-normalized continuum level (L.4, L.6)
 PLACEHOLDER_ERROR = 0.02  # sigma written when a spectrum has no uncertainties, after normalization (L.6)
-MAD_TO_SIGMA = 1.4826  # Gaussian sigma per median absolute deviation
 SPIKE_WINDOW = 101  # pixels of the moving-average baseline (L.5)
 SPIKE_K = 10.0  # threshold in robust sigmas (L.5)
 SPIKE_SIDES = ("both", "upper")

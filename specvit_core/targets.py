@@ -31,14 +31,13 @@ import pandas as pd
 from . import files, paper
 from .config import LABEL_RANGES, data_dir, get_profile
 from .instrument import GAIA_RVS_N_PIXELS, lsf_matrix, lsf_sigma, resolving_power, vacuum_to_air
-from .metrics import DWARF_MIN_LOGG, GIANT_MAX_LOGG
+from .metrics import DWARF_MIN_LOGG, GIANT_MAX_LOGG, STELLAR_TYPES
 from .preprocess import C_KM_S
 from .spectra.embedded import GAIA_RVS_SYNTHESIS, embedded_grid
 from .spectra.grid import load_grid
 from .spectra.templates import TemplateGrid
 from .surveys import write_desi_coadd, write_gaia_rvs
 
-STELLAR_TYPES = ("giant", "subgiant", "dwarf")
 TYPE_LOG_G = {"giant": (LABEL_RANGES["log_g"][0], GIANT_MAX_LOGG), "subgiant": (GIANT_MAX_LOGG, DWARF_MIN_LOGG),
               "dwarf": (DWARF_MIN_LOGG, LABEL_RANGES["log_g"][1])}
 TYPE_T_EFF = {"giant": (3750.0, 5250.0), "subgiant": (4500.0, 6000.0), "dwarf": (3750.0, 6000.0)}  # K, assumed

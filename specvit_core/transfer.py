@@ -24,15 +24,14 @@ from .benchmark import main_runs, train_runs
 from .config import get_profile, runs_dir
 from .data import MANIFEST, SPLITS, SpectraWriter, read_manifest, read_split, split_files
 from .instrument import apogee_wavelength, mr_wavelength
-from .metrics import DWARF_MIN_LOGG, GIANT_MAX_LOGG, bootstrap_ci
+from .metrics import MAD_TO_SIGMA, STELLAR_TYPES, bootstrap_ci, stellar_type
 from .preprocess import C_KM_S, in_label_ranges, preprocess_spectrum, split_indices
 from .runs import BEST, read_predictions
 from .simulate import lock_file
-from .surveys import ObservedSpectrum, load_spectra
+from .surveys import ObservedSpectrum, load_spectra, read_labels
 from .train import TrainConfig, predict_spectra
 
 LABELS = ("T_eff", "log_g", "M_H")
-STELLAR_TYPES = ("giant", "subgiant", "dwarf")
 FINETUNE_LR = 5e-5  # appendix F.2, Experiment A
 
 
@@ -125,6 +124,60 @@ def match_labels(spectra: list[ObservedSpectrum], labels: pd.DataFrame | None) -
     return kept, table, counts
 
 
+def load_matched(survey: str, spectra_paths, labels_path=None, labels_survey: str | None = None,
+                 **loader_options) -> tuple[list, pd.DataFrame, dict]:
+    """Load a survey's files and its labels catalogue and pair them (:func:`match_labels`).
+
+    Parameters
+    ----------
+    survey : str
+        A loader of :data:`specvit_core.surveys.SURVEYS`.
+    spectra_paths : list of str or Path
+    labels_path : str or Path, optional
+        Catalogue (:func:`specvit_core.surveys.read_labels`); without it the spectra are unlabelled.
+    labels_survey : str, optional
+        The column convention of the labels table (default ``survey``).
+    **loader_options
+        Passed to :func:`specvit_core.surveys.load_spectra`.
+
+    Returns
+    -------
+    spectra, table, counts
+        As :func:`match_labels`.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        As the loaders and :func:`~specvit_core.surveys.read_labels`.
+    """
+    labels = read_labels(labels_path, labels_survey or survey) if labels_path else None
+    return match_labels(load_spectra(survey, spectra_paths, **loader_options), labels)
+
+
+def preprocess_all(spectra: list[ObservedSpectrum], survey: str, progress: bool = True) -> list:
+    """Appendix L for every spectrum, onto the survey's :func:`output_wavelength`.
+
+    Parameters
+    ----------
+    spectra : list of ObservedSpectrum
+    survey : str
+    progress : bool
+
+    Returns
+    -------
+    list of Preprocessed
+        In the order of ``spectra``.
+
+    Raises
+    ------
+    ValueError
+        A spectrum preprocessing refuses (the message names its file).
+    """
+    wave = output_wavelength(survey)
+    return [preprocess_spectrum(s, wave) for s in tqdm(spectra, desc=f"preprocess {survey}", unit="spectra",
+                                                        disable=not progress)]
+
+
 def _params(table: pd.DataFrame, processed: list) -> np.ndarray:
     """The params table of the L.9 schema: target id, labels, SNR and what preprocessing measured."""
     ids = table["targetid"].to_numpy()
@@ -190,9 +243,7 @@ def build_survey_dataset(spectra: list[ObservedSpectrum], labels: pd.DataFrame |
     if not kept:
         raise ValueError(f"No spectrum is left to write ({counts}); check that the labels' target ids match the "
                          "spectra and lie in the label ranges of appendix L.2")
-    wave = output_wavelength(survey)
-    processed = [preprocess_spectrum(s, wave) for s in tqdm(kept, desc=f"preprocess {survey}", unit="spectra",
-                                                             disable=not progress)]
+    processed = preprocess_all(kept, survey, progress)
     params = _params(table, processed)
     labelled = labels is not None
     parts = split_indices(len(kept), seed, val_fraction, test_fraction) if labelled else \
@@ -206,7 +257,7 @@ def build_survey_dataset(spectra: list[ObservedSpectrum], labels: pd.DataFrame |
                     "specvit_core": __version__, "counts": counts, "files": {}}
         for split, index in parts.items():
             name = "train_000.h5" if split == "train" else f"{split}.h5"
-            with SpectraWriter(new / name, wave, len(index), {"split": split, "seed": seed, "survey": survey}) as out:
+            with SpectraWriter(new / name, output_wavelength(survey), len(index), {"split": split, "seed": seed, "survey": survey}) as out:
                 out.append(np.stack([processed[i].flux for i in index]),
                            np.stack([processed[i].error for i in index]), params[index])
             manifest["files"][name] = {"split": split, "n": int(len(index)), "sha256": files.sha256(new / name)}
@@ -247,8 +298,6 @@ def survey_dataset(survey: str, spectra_paths, out_dir, labels_path=None, labels
     FileNotFoundError, ValueError
         As the loaders, :func:`~specvit_core.surveys.read_labels` and :func:`build_survey_dataset`.
     """
-    from .surveys import read_labels
-
     paths = [Path(p) for p in spectra_paths]
     sources = {"spectra": {p.name: files.sha256(p) for p in paths},
                "labels": {Path(labels_path).name: files.sha256(labels_path)} if labels_path else None,
@@ -367,21 +416,6 @@ def transfer_runs(profile: str, target_dir, target: str, intermediate_dir=None, 
 
 # ------------------------------------------------------------------------------------------------ tables
 
-def stellar_type(log_g) -> np.ndarray:
-    """Table 8's stellar types: giant (log g < 2.5), subgiant (2.5-4.0), dwarf (log g > 4.0).
-
-    Parameters
-    ----------
-    log_g : array_like
-
-    Returns
-    -------
-    ndarray of str
-    """
-    log_g = np.asarray(log_g, dtype=float)
-    return np.where(log_g < GIANT_MAX_LOGG, "giant", np.where(log_g > DWARF_MIN_LOGG, "dwarf", "subgiant"))
-
-
 def by_stellar_type(run_dirs: dict, n_boot: int = 10_000, seed: int = 0) -> pd.DataFrame:
     """Table 8: test MAE and sigma_robust per stellar type of each run, with the bootstrap 95% CI of sigma_robust.
 
@@ -445,7 +479,7 @@ def reweighted_sigma_robust(y_true, y_pred, mix: dict) -> float:
         cumulative = np.cumsum(weights[order])
         return values[order][np.searchsorted(cumulative, 0.5 * cumulative[-1])]
 
-    return 1.4826 * weighted_median(np.abs(residual - weighted_median(residual)))
+    return MAD_TO_SIGMA * weighted_median(np.abs(residual - weighted_median(residual)))
 
 
 # ------------------------------------------------------------------------------------------------ checks
@@ -516,7 +550,7 @@ def preprocessing_checks(dataset_dir, spectra_paths, truth: pd.DataFrame, survey
     raw = [s for s in load_spectra(survey, spectra_paths) if str(s.targetid) in wanted]
     for s in raw:
         s.vrad, s.redshift = 0.0, np.nan  # radial velocities ignored
-    no_shift = np.stack([preprocess_spectrum(s).flux for s in raw])
+    no_shift = np.stack([p.flux for p in preprocess_all(raw, survey, progress=False)])
     stacks = {"rest": np.median(test.flux[:, near], axis=0), "no_shift": np.median(no_shift[:, near], axis=0),
               "template": np.median(template[:, near], axis=0) * 0.5}
     centres = {k: line_minimum(wave[near], v, line) for k, v in stacks.items()}
@@ -553,28 +587,24 @@ def two_sided_rule_damage(survey: str, spectra_paths, labels_path=None, labels_s
         One row per rule: spectra, spectra with a Ca II core pixel replaced (%), median replaced core pixels among
         those, median SNR of those.
     """
-    from .surveys import read_labels
-
-    labels = read_labels(labels_path, labels_survey or survey) if labels_path else None
-    kept, _, _ = match_labels(load_spectra(survey, spectra_paths), labels)
-    kept = kept[:n]
+    kept = load_matched(survey, spectra_paths, labels_path, labels_survey)[0][:n]
     wave = output_wavelength(survey)
     cores = np.any([np.abs(wave - c) < 1.5 for c in CA_II_TRIPLET], axis=0)
-    rows = {}
-    for rule in ("upper", "both"):
-        damaged, snr = [], []
-        for s in kept:
+    rules = ("upper", "both")
+    damaged, snr = np.zeros((len(rules), len(kept)), int), np.zeros((len(rules), len(kept)))
+    for j, s in enumerate(kept):
+        none = preprocess_spectrum(s, wave, k=np.inf)  # nothing flagged: the reference of both rules
+        for i, rule in enumerate(rules):
             clean = preprocess_spectrum(s, wave, sides=rule)
-            none = preprocess_spectrum(s, wave, k=np.inf)
             replaced = ~np.isclose(clean.flux / clean.scale, none.flux / none.scale, rtol=1e-5, atol=0)
-            damaged.append(int(np.sum(replaced & cores)))
-            snr.append(clean.snr)
-        damaged, snr = np.array(damaged), np.array(snr)
-        hit = damaged > 0
+            damaged[i, j], snr[i, j] = np.sum(replaced & cores), clean.snr
+    rows = {}
+    for rule, pixels, snr_rule in zip(rules, damaged, snr):
+        hit = pixels > 0
         rows["two-sided (appendix L.5)" if rule == "both" else "positive only (package default)"] = {
             "spectra": len(kept), "with a Ca II core pixel replaced [%]": 100.0 * hit.mean(),
-            "replaced core pixels (median, those spectra)": float(np.median(damaged[hit])) if hit.any() else 0.0,
-            "SNR (median, those spectra)": float(np.median(snr[hit])) if hit.any() else float("nan")}
+            "replaced core pixels (median, those spectra)": float(np.median(pixels[hit])) if hit.any() else 0.0,
+            "SNR (median, those spectra)": float(np.median(snr_rule[hit])) if hit.any() else float("nan")}
     return pd.DataFrame(rows).T
 
 
@@ -642,15 +672,10 @@ def predict_files(run_dir, survey: str, spectra_paths, labels_path=None, labels_
     pandas.DataFrame
         ``targetid``, ``log_g_pred``, ``snr``, ``coverage``, and the labels when known.
     """
-    from .surveys import read_labels
-
-    labels = read_labels(labels_path, labels_survey or survey) if labels_path else None
-    kept, table, counts = match_labels(load_spectra(survey, spectra_paths, **loader_options), labels)
+    kept, table, counts = load_matched(survey, spectra_paths, labels_path, labels_survey, **loader_options)
     if not kept:
         raise ValueError(f"No spectrum to predict ({counts})")
-    wave = output_wavelength(survey)
-    processed = [preprocess_spectrum(s, wave) for s in tqdm(kept, desc="preprocess", unit="spectra",
-                                                             disable=not progress)]
+    processed = preprocess_all(kept, survey, progress)
     out = table.copy()
     out.insert(1, "log_g_pred", predict_spectra(run_dir, np.stack([p.flux for p in processed]), device))
     out["snr"] = [p.snr for p in processed]

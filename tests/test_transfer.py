@@ -10,7 +10,7 @@ from astropy.io import fits
 from specvit_core import data, paper, runs, targets, transfer
 from specvit_core.cli import main
 from specvit_core.instrument import GAIA_RVS_N_PIXELS, gaia_rvs_wavelength, vacuum_to_air
-from specvit_core.metrics import sigma_robust
+from specvit_core.metrics import sigma_robust, stellar_type
 from specvit_core.spectra import load_grid
 from specvit_core.spectra.templates import TemplateGrid
 from specvit_core.surveys import load_spectra, write_desi_coadd, write_gaia_rvs
@@ -44,11 +44,11 @@ def test_the_population_follows_the_apogee_test_mix():
     fractions = population["type"].value_counts(normalize=True)
     for kind, share in paper.APOGEE_TEST_MIX.items():
         assert fractions[kind] == pytest.approx(share / sum(paper.APOGEE_TEST_MIX.values()), abs=0.01)
-    assert (transfer.stellar_type(population["log_g"]) == population["type"]).all()
+    assert (stellar_type(population["log_g"]) == population["type"]).all()
 
 
 def test_stellar_types_follow_table_8_with_inclusive_subgiant_edges():
-    assert list(transfer.stellar_type([2.49, 2.5, 4.0, 4.01])) == ["giant", "subgiant", "subgiant", "dwarf"]
+    assert list(stellar_type([2.49, 2.5, 4.0, 4.01])) == ["giant", "subgiant", "subgiant", "dwarf"]
 
 
 def test_a_gaia_rvs_like_file_carries_normalized_noisy_spectra_with_spikes(tmp_path):
