@@ -63,8 +63,9 @@ def _train(args: argparse.Namespace) -> int:
     from .train import TrainConfig, train
 
     config = TrainConfig(arch=args.arch, profile=args.profile, epochs=args.epochs, patience=args.patience,
-                         batch_size=args.batch_size, lr=args.lr, seed=args.seed, max_train=args.max_train,
-                         device=args.device, init_from=args.init_from, num_workers=args.num_workers)
+                         batch_size=args.batch_size, lr=args.lr, warmup_epochs=args.warmup_epochs, seed=args.seed,
+                         max_train=args.max_train, device=args.device, init_from=args.init_from,
+                         num_workers=args.num_workers)
     dataset = args.data or ensure_dataset(args.profile)  # the profile's dataset, simulated when missing
     metrics = train(config, dataset, (args.runs or runs_dir(args.profile)) / args.arch, resume=not args.no_resume)
     if metrics:  # rank 0 under torchrun
@@ -218,7 +219,9 @@ def _add_train_parser(sub, profiles: list[str]) -> None:
     train.add_argument("--patience", type=int, help="override the profile's early-stopping patience (epochs "
                        "without a better validation MAE); raise it with --epochs for models that sit on a plateau first")
     train.add_argument("--batch-size", type=int, help="override the profile's batch size")
-    train.add_argument("--lr", type=float, help="override Table 1's learning rate")
+    train.add_argument("--lr", type=float, help="peak learning rate (default: Table 1's times the profile's lr_scale)")
+    train.add_argument("--warmup-epochs", type=float,
+                       help="linear learning-rate warm-up before the cosine decay (default: the profile's)")
     train.add_argument("--seed", type=int, default=42, help="training seed (default: %(default)s)")
     train.add_argument("--max-train", type=int, help="use only the first N training spectra")
     train.add_argument("--init-from", help="fine-tune: start from this checkpoint (best.pt of a run of the same "

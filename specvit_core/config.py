@@ -29,6 +29,10 @@ class Profile:
         Training epochs and batch size.
     patience : int
         Early-stopping patience in epochs.
+    lr_scale : float
+        Peak learning rate over Table 1's value for the family (1 at ``paper``: the paper's settings).
+    warmup_epochs : float
+        Linear learning-rate warm-up before the cosine decay (0 at ``paper``: cosine from the first step).
     description : str
         Who the profile is for and what it costs (shown in the page banners).
     """
@@ -42,6 +46,8 @@ class Profile:
     epochs: int
     batch_size: int
     patience: int  # early-stopping patience in epochs
+    lr_scale: float  # peak learning rate / Table 1's
+    warmup_epochs: float  # linear warm-up before the cosine decay
     description: str
 
     def to_dict(self) -> dict:
@@ -57,13 +63,13 @@ class Profile:
 PROFILES: dict[str, Profile] = {
     p.name: p
     for p in (
-        Profile("smoke", 384, 128, 256, 2, "smoke", 2, 64, 2,
+        Profile("smoke", 384, 128, 256, 2, "smoke", 2, 64, 2, 1.0, 0.0,
                 "tests and nbval in CI: hundreds of spectra, tiny models, seconds per notebook"),
-        Profile("quick", 6000, 500, 2000, 2, "quick", 12, 32, 4,
+        Profile("quick", 6000, 500, 2000, 2, "quick", 12, 32, 4, 1.0, 0.0,
                 "a newcomer on a laptop (make book): small models of the paper's topology, half an hour for the book"),
-        Profile("cpu", 50_000, 1000, 10_000, 5, "cpu", 40, 128, 8,
+        Profile("cpu", 50_000, 1000, 10_000, 5, "cpu", 40, 128, 8, 1.0, 0.0,
                 "a many-core workstation or a small GPU: tens of thousands of spectra, ~1M-parameter models"),
-        Profile("paper", 200_000, 1000, 10_000, 5, "paper", 200, 256, 20,
+        Profile("paper", 200_000, 1000, 10_000, 5, "paper", 200, 256, 20, 1.0, 0.0,
                 "a GPU: the paper's N = 2e5 training set, ~4.8M-parameter models, the paper's epochs"),
     )
 }

@@ -11,11 +11,13 @@ DistributedDataParallel and only rank 0 logs and saves.
 """
 from __future__ import annotations
 
+import math
 import os
 import random
 import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from itertools import islice
 from pathlib import Path
 
@@ -72,6 +74,9 @@ class TrainConfig:
         AdamW learning rate and weight decay.
     grad_clip : float
         Maximum gradient norm.
+    warmup_epochs : float or None
+        Linear warm-up of the learning rate from ``lr / warmup_steps`` to ``lr`` over this many epochs, then the
+        cosine decay; 0 is the paper's schedule (cosine from the first step). None: the profile's value.
     eta_min : float
         Final learning rate of the cosine schedule.
     seed : int
@@ -106,6 +111,7 @@ class TrainConfig:
     lr: float | None = None
     weight_decay: float | None = None
     grad_clip: float = 0.5
+    warmup_epochs: float | None = None  # linear warm-up before the cosine decay; None: the profile's value
     eta_min: float = 1e-5
     seed: int = 42
     noise_alpha: float = 1.0  # eq. 3; 0 disables noise injection (fine-tuning on real spectra)
@@ -130,7 +136,8 @@ class TrainConfig:
         Returns
         -------
         TrainConfig
-            A copy whose size, epochs, batch size, patience, loss, lr and weight decay are set.
+            A copy whose size, epochs, batch size, patience, loss, lr, weight decay and warm-up are set. An unset
+            lr is Table 1's value times the profile's ``lr_scale`` (1 at the ``paper`` profile).
 
         Raises
         ------
@@ -140,14 +147,17 @@ class TrainConfig:
         profile = get_profile(self.profile)
         if family not in FAMILY_DEFAULTS:
             raise ValueError(f"Unknown family {family!r}; valid families are: {', '.join(FAMILY_DEFAULTS)}")
-        filled = {**dict(size=profile.model_size, epochs=profile.epochs, batch_size=profile.batch_size,
-                         patience=profile.patience), **FAMILY_DEFAULTS[family]}
+        table1 = FAMILY_DEFAULTS[family]
+        filled = {**table1, "lr": table1["lr"] * profile.lr_scale, **dict(
+            size=profile.model_size, epochs=profile.epochs, batch_size=profile.batch_size, patience=profile.patience,
+            warmup_epochs=profile.warmup_epochs)}
         cfg = replace(self, **{k: v for k, v in filled.items() if getattr(self, k) is None})
         _check_types(cfg)
         if cfg.loss not in LOSSES:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}; got {cfg.loss!r}")
         rules = dict(epochs=cfg.epochs >= 1, batch_size=cfg.batch_size >= 1, patience=cfg.patience >= 1,
                      lr=cfg.lr > 0, weight_decay=cfg.weight_decay >= 0, grad_clip=cfg.grad_clip > 0,
+                     warmup_epochs=0 <= cfg.warmup_epochs <= cfg.epochs,
                      eta_min=0 <= cfg.eta_min <= cfg.lr, noise_alpha=0 <= cfg.noise_alpha < float("inf"),
                      save_every=cfg.save_every >= 1, max_steps=cfg.max_steps is None or cfg.max_steps >= 1,
                      max_train=cfg.max_train is None or cfg.max_train >= 1,
@@ -156,13 +166,14 @@ class TrainConfig:
             if not ok:
                 raise ValueError(f"{name}={getattr(cfg, name)!r} is out of range; the rule is: "
                                  "epochs, batch_size, patience, save_every, max_* >= 1; lr, grad_clip > 0; "
-                                 "weight_decay >= 0; 0 <= eta_min <= lr; 0 <= noise_alpha < inf")
+                                 "weight_decay >= 0; 0 <= warmup_epochs <= epochs; 0 <= eta_min <= lr; "
+                                 "0 <= noise_alpha < inf")
         return cfg
 
 
 INT_FIELDS = ("epochs", "batch_size", "patience", "seed", "save_every", "max_steps", "max_train", "max_val",
               "num_workers")
-FLOAT_FIELDS = ("lr", "weight_decay", "grad_clip", "eta_min", "noise_alpha")
+FLOAT_FIELDS = ("lr", "weight_decay", "grad_clip", "warmup_epochs", "eta_min", "noise_alpha")
 
 
 def _check_types(cfg: TrainConfig) -> None:
@@ -306,6 +317,13 @@ def _predict(model: nn.Module, loader: DataLoader, device: torch.device) -> tupl
     return torch.cat(preds).numpy(), torch.cat(ys).numpy()
 
 
+def _predict_label(model: nn.Module, scaler_y: LabelScaler, ds: NoisySpectra, batch_size: int,
+                   device: torch.device) -> np.ndarray:
+    """The model's predictions for ``ds`` in physical units, shape (N,)."""
+    pred, _ = _predict(model.to(device), _loader(ds, batch_size, device, 0), device)
+    return scaler_y.inverse(pred[:, 0])
+
+
 def _loader(ds: NoisySpectra, batch_size: int, device: torch.device, num_workers: int, **kw) -> DataLoader:
     return DataLoader(ds, batch_size=batch_size, num_workers=num_workers, pin_memory=device.type == "cuda",
                       generator=torch.Generator(), **kw)
@@ -388,8 +406,9 @@ def _open_session(cfg: TrainConfig, model: nn.Module, dataset_dir, manifest_sha2
     net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
         if world > 1 else model
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
-        optimizer, T_max=cfg.epochs * steps_per_epoch, eta_min=cfg.eta_min)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, partial(
+        lr_factor, total=cfg.epochs * steps_per_epoch, warmup=round(cfg.warmup_epochs * steps_per_epoch),
+        floor=cfg.eta_min / cfg.lr))
     return _Session(
         cfg=cfg, model=model, net=net, device=device, amp=amp, rank=rank, world=world, run_dir=run_dir,
         dataset_dir=str(dataset_dir), manifest_sha256=manifest_sha256, scaler_y=scaler_y, train_ds=train_ds,
@@ -397,6 +416,26 @@ def _open_session(cfg: TrainConfig, model: nn.Module, dataset_dir, manifest_sha2
         train_loader=_loader(train_ds, cfg.batch_size, device, workers, sampler=sampler, drop_last=True),
         val_loader=_loader(val_ds, cfg.batch_size, device, workers), optimizer=optimizer, scheduler=scheduler,
         grad_scaler=torch.amp.GradScaler(device.type, enabled=amp == torch.float16), steps_per_epoch=steps_per_epoch)
+
+
+def lr_factor(step: int, total: int, warmup: int, floor: float) -> float:
+    """Learning rate over its peak after ``step`` optimizer steps: linear warm-up, then cosine decay to ``floor``.
+
+    Parameters
+    ----------
+    step, total, warmup : int
+        Steps taken, steps of the whole run, and warm-up steps (0: the paper's cosine from the first step).
+    floor : float
+        ``eta_min / lr``, the factor reached at the last step.
+
+    Returns
+    -------
+    float
+    """
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
 def _optimizer_step(s: _Session, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -590,8 +629,7 @@ def evaluate(run_dir, split: str = "test", dataset_dir=None, device: str = "auto
     true = data.labels(cfg.label)
     ds = NoisySpectra(data.flux, data.error, scaler_y.transform(true), noise="fixed", seed=FIXED_NOISE_SEED,
                       alpha=cfg.noise_alpha)
-    pred, _ = _predict(model.to(dev), _loader(ds, cfg.batch_size, dev, 0), dev)
-    pred = scaler_y.inverse(pred[:, 0])
+    pred = _predict_label(model, scaler_y, ds, cfg.batch_size, dev)
     metrics = dict(regression_metrics(true, pred), split=split, arch=cfg.arch, size=cfg.size, profile=cfg.profile,
                    best_epoch=ckpt["best_epoch"])
     runs.write_results(run_dir, pd.concat([pd.DataFrame({"true": true, "pred": pred}), data.params], axis=1),
@@ -633,8 +671,7 @@ def predict_spectra(run_dir, flux, device: str = "auto", batch_size: int = 256) 
     dev = resolve_device(device)
     model, ckpt = runs.load_model(run_dir)
     ds = NoisySpectra(flux, np.ones_like(flux), np.zeros(len(flux)), noise="fixed", alpha=0.0)
-    pred, _ = _predict(model.to(dev), _loader(ds, batch_size, dev, 0), dev)
-    return LabelScaler.from_state_dict(ckpt["label_scaler"]).inverse(pred[:, 0])
+    return _predict_label(model, LabelScaler.from_state_dict(ckpt["label_scaler"]), ds, batch_size, dev)
 
 
 if __name__ == "__main__":  # torchrun --nproc_per_node=K -m specvit_core.train --arch ... (as `specvit train`)

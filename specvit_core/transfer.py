@@ -11,7 +11,7 @@ test-split lock (appendix K.1.2) keeps the target's test split closed until the 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -91,7 +91,7 @@ def match_labels(spectra: list[ObservedSpectrum], labels: pd.DataFrame | None) -
     Returns
     -------
     spectra : list of ObservedSpectrum
-        The spectra kept, in input order.
+        The spectra kept, in input order (copies, with the velocities of the labels table filled in).
     table : pandas.DataFrame
         One row per kept spectrum: ``targetid`` and, with labels, the three labels.
     counts : dict
@@ -109,10 +109,9 @@ def match_labels(spectra: list[ObservedSpectrum], labels: pd.DataFrame | None) -
             counts["without_labels"] += 1
             continue
         row = by_id.loc[key]
-        for name in ("vrad", "redshift"):
-            if np.isnan(getattr(s, name)) and name in row and np.isfinite(row[name]):
-                setattr(s, name, float(row[name]))
-        kept.append(s)
+        velocity = {name: float(row[name]) for name in ("vrad", "redshift")
+                    if np.isnan(getattr(s, name)) and name in row and np.isfinite(row[name])}
+        kept.append(replace(s, **velocity))  # a copy: the caller's spectra keep their own velocities
         rows.append(row[list(LABELS)])
     table = pd.DataFrame(rows, columns=list(LABELS)).reset_index(drop=True)
     inside = in_label_ranges(table) if len(table) else np.zeros(0, bool)

@@ -16,7 +16,7 @@ from specvit_core.metrics import regression_metrics
 from specvit_core.models import build_model
 from specvit_core.cli import main
 from specvit_core.runs import load_checkpoint
-from specvit_core.train import TrainConfig, TrainingDiverged, evaluate, train
+from specvit_core.train import TrainConfig, TrainingDiverged, evaluate, lr_factor, train
 
 # A hybrid model with dropout, so that exact resume also needs the restored RNG state.
 SMALL = dict(arch="convstem_lstm", profile="smoke", batch_size=32, max_train=128, overrides=dict(dropout=0.1))
@@ -43,6 +43,26 @@ def test_table1_defaults_follow_the_family(arch, loss, lr, wd):
                                                                    quick.batch_size, quick.patience)
     kept = TrainConfig(arch=arch, loss="l1", lr=5e-5, epochs=3).resolved("cnn")  # explicit values win
     assert (kept.loss, kept.lr, kept.epochs) == ("l1", 5e-5, 3)
+
+
+def test_the_paper_profile_keeps_table1_and_the_cosine_schedule():
+    paper = TrainConfig(arch="specvit", profile="paper").resolved("transformer")
+    assert (paper.lr, paper.warmup_epochs) == (1e-4, 0)
+    small = get_profile("quick")
+    quick = TrainConfig(arch="specvit", profile="quick").resolved("transformer")
+    assert (quick.lr, quick.warmup_epochs) == (pytest.approx(1e-4 * small.lr_scale), small.warmup_epochs)
+    assert TrainConfig(arch="specvit", profile="quick", lr=5e-5, warmup_epochs=0).resolved("transformer").lr == 5e-5
+    with pytest.raises(ValueError, match="warmup_epochs=13 is out of range"):
+        TrainConfig(arch="specvit", profile="quick", epochs=12, warmup_epochs=13).resolved("transformer")
+
+
+def test_lr_factor_warms_up_linearly_then_follows_the_cosine():
+    factors = [lr_factor(t, total=100, warmup=10, floor=0.1) for t in range(100)]
+    np.testing.assert_allclose(factors[:10], np.arange(1, 11) / 10)  # linear to the peak
+    assert factors[10] == 1.0 and np.all(np.diff(factors[10:]) < 0)  # then decays
+    assert lr_factor(100, total=100, warmup=10, floor=0.1) == pytest.approx(0.1)
+    cosine = [lr_factor(t, total=50, warmup=0, floor=0.0) for t in range(51)]  # no warm-up: the paper's cosine
+    np.testing.assert_allclose(cosine, 0.5 * (1 + np.cos(np.pi * np.arange(51) / 50)), atol=1e-15)
 
 
 @pytest.fixture(scope="module")
@@ -132,11 +152,12 @@ def _identical(a, b) -> bool:
 
 
 def test_resume_is_bit_identical(tiny_dataset, tmp_path):
-    config = TrainConfig(**SMALL, epochs=2, save_every=3)  # 4 steps per epoch
+    warm = dict(epochs=2, warmup_epochs=1.5, save_every=3)  # 4 steps per epoch; both pauses fall in the warm-up
+    config = TrainConfig(**SMALL, **warm)
     straight = train(config, tiny_dataset, tmp_path / "straight")
     reference = _weights(tmp_path / "straight")
     for name, pause in (("between_epochs", 4), ("mid_epoch", 6)):
-        paused = train(TrainConfig(**SMALL, epochs=2, save_every=3, max_steps=pause), tiny_dataset, tmp_path / name)
+        paused = train(TrainConfig(**SMALL, **warm, max_steps=pause), tiny_dataset, tmp_path / name)
         assert paused == {"status": "paused", "epoch": pause // 4, "step": pause}
         assert not (tmp_path / name / "metrics.json").exists()
         assert train(config, tiny_dataset, tmp_path / name) == straight

@@ -91,6 +91,7 @@ def test_labels_outside_the_ranges_or_missing_are_left_out_and_counted(desi_file
     assert counts["without_labels"] == 5 and counts["kept"] == len(inside) == len(kept)
     assert list(table["targetid"]) == list(inside["targetid"])
     assert [s.vrad for s in kept] == pytest.approx(list(inside["vrad"]))  # the catalogue's radial velocity
+    assert all(np.isnan(s.vrad) for s in spectra)  # the caller's spectra are left as read
 
 
 def test_finetuning_reads_train_and_val_only_and_refuses_noise_injection(desi_dataset, tmp_path, monkeypatch):
