@@ -38,11 +38,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
+from myst_nb import glue
 
 from specvit_core import runs
 from specvit_core.config import runs_dir
 from specvit_core.metrics import metrics_by_stellar_type
-from specvit_core.report import profile_banner
+from specvit_core.report import profile_banner, rounded
 from specvit_core.simulate import ensure_dataset
 from specvit_core.train import TrainConfig, train
 
@@ -121,7 +122,7 @@ plt.tight_layout()
 # %% [markdown]
 # ## 4.5 Residuals by SNR and by stellar type
 #
-# The scatter grows as the SNR falls; by stellar type (giants log g < 2.5, subgiants 2.5-4, dwarfs > 4).
+# The scatter grows as the SNR falls.
 
 # %%
 fig, ax = plt.subplots(figsize=(6, 4))
@@ -129,7 +130,29 @@ ax.scatter(pred.snr, pred.pred - pred.true, s=6, alpha=0.5)
 ax.set(xscale="log", xlabel="median per-pixel SNR", ylabel="residual [dex]")
 ax.axhline(0, color="k", lw=1)
 plt.tight_layout()
-display(metrics_by_stellar_type(pred.true.to_numpy(), pred.pred.to_numpy()).round(3))
+
+# %% [markdown]
+# By stellar type (giants log g < 2.5, subgiants 2.5-4, dwarfs > 4): the errors, MAE and σ_robust (dex), are the
+# numbers to compare between the types; the last two columns are the spread of the true labels in each type and the
+# R² it gives.
+
+# %%
+by_type = metrics_by_stellar_type(pred.true.to_numpy(), pred.pred.to_numpy())
+display(rounded(by_type[["n", "mae", "sigma_robust", "bias", "rmse", "label_std", "r2"]]))
+glue("giants_label_std", rounded(by_type.loc["giants", "label_std"]), display=False)
+glue("all_label_std", rounded(by_type.loc["all", "label_std"]), display=False)
+glue("giants_rmse", rounded(by_type.loc["giants", "rmse"]), display=False)
+glue("giants_r2", rounded(by_type.loc["giants", "r2"]), display=False)
+glue("all_r2", rounded(by_type.loc["all", "r2"]), display=False)
+
+# %% [markdown]
+# R² within a type is not comparable with the overall R². It is 1 - (RMSE / σ_label)², with σ_label the spread of
+# the true log g *inside* the type: {glue:text}`giants_label_std:.2f` dex for the giants, against
+# {glue:text}`all_label_std:.2f` dex for the whole test set. The same errors therefore give a far lower R² in a
+# narrow type: the giants' RMSE of {glue:text}`giants_rmse:.2f` dex gives R² = {glue:text}`giants_r2:.2f` there,
+# next to {glue:text}`all_r2:.2f` overall. A negative R² in a type means that its errors exceed the spread of its
+# own labels (within the type, its mean would be a better guess); whether the model does better or worse on a type
+# is read from its MAE and σ_robust.
 
 # %% [markdown]
 # ## About

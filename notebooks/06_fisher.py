@@ -31,7 +31,7 @@ import os
 
 profile = os.environ.get("SPECVIT_PROFILE", "quick")  # smoke | quick | cpu | paper
 grid_source = "embedded"  # or the path of a folder of BOSZ files
-map_mag = 22.0  # magnitude of the ceiling map (section 6.4)
+map_mag = 22.0  # magnitude of the ceiling map (section 6.5)
 low_mag = 22.5  # the lowest-SNR bin of Table 13 (section 6.6)
 
 # %%
@@ -43,7 +43,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from specvit_core import fisher, metrics, noise, paper, runs
-from specvit_core.report import profile_banner
+from specvit_core.report import best_network, profile_banner, rounded
 from specvit_core.simulate import SimulationConfig
 from specvit_core.spectra import load_grid
 from specvit_core.spectra import synthesis
@@ -68,7 +68,7 @@ stride = 2 if profile == "smoke" else 1
 axes = fisher.ceiling_axes(grid, stride=stride)
 config = SimulationConfig.from_profile(profile)
 label_variance = (config.logg_range[1] - config.logg_range[0]) ** 2 / 12
-display(pd.Series(noise.MEDIAN_CONDITIONS, name="fixed condition").to_frame())
+display(rounded(pd.Series(noise.MEDIAN_CONDITIONS, name="fixed condition").to_frame()))
 print(", ".join(f"{a}: {v[0]:g}..{v[-1]:g} ({v.size} nodes)" for a, v in axes.items())
       + f"; Var(log g) = {label_variance:.3f} dex^2 (uniform labels in {config.logg_range})")
 
@@ -87,7 +87,7 @@ _, _, jac_exact = fisher.normalized_jacobian(grid, axes, "exact")
 sigma_215, _ = fisher.normalized_sigma(grid, axes, 21.5)
 mismatch = pd.DataFrame(fisher.jacobian_mismatch(jac_fd, jac_exact, sigma_215), columns=fisher.AXES)
 print(f"{len(labels)} grid points, both Jacobians in {time.perf_counter() - start:.1f} s")
-display(mismatch.describe(percentiles=[0.5, 0.9, 0.99]).T[["50%", "90%", "99%", "max"]].round(3))
+display(rounded(mismatch.describe(percentiles=[0.5, 0.9, 0.99]).T[["50%", "90%", "99%", "max"]]))
 
 # %% [markdown]
 # The full ceiling (every node, every magnitude) with each Jacobian; the timing is that of this machine.
@@ -99,7 +99,7 @@ for method in fisher.METHODS:
     start = time.perf_counter()
     points[method] = fisher.ceiling_points(grid, axes=axes, method=method, label_variance=label_variance)
     timings[method] = time.perf_counter() - start
-display(pd.Series(timings, name="seconds for 9 magnitudes x the grid").round(1).to_frame())
+display(rounded(pd.Series(timings, name="seconds for 9 magnitudes x the grid"), 1).to_frame())
 
 # %% [markdown]
 # The median ceilings of the two Jacobians side by side.
@@ -107,7 +107,7 @@ display(pd.Series(timings, name="seconds for 9 magnitudes x the grid").round(1).
 # %%
 both = pd.concat({m: fisher.ceiling_table(p).set_index("mag").r2_max_median for m, p in points.items()}, axis=1)
 both["difference"] = both["exact"] - both["finite_difference"]
-display(both.round(4))
+display(rounded(both, 4))
 
 # %% [markdown]
 # ## 6.3 Table 13: the ceiling per magnitude
@@ -119,19 +119,20 @@ display(both.round(4))
 # %%
 points_fd = points["finite_difference"]
 table = fisher.ceiling_table(points_fd)
-display(table.round(3))
+display(rounded(table))
 
 # %% [markdown]
-# Benchmark runs, where they exist (`runs/<profile>/<arch>/`), add the best model's and
-# LightGBM's R² in magnitude bins of the test set centred on the table's magnitudes (the test set spans
-# i = 20.5-22.5, so only those bins have models), and the gap to the ceiling.
+# Benchmark runs, where they exist (`runs/<profile>/<arch>/`), add the best network's and LightGBM's R² in magnitude
+# bins of the test set centred on the table's magnitudes (the test set spans i = 20.5-22.5, so only those bins have
+# models), and the gap to the ceiling. The best network is the run with the highest test R² among those whose
+# recorded family is a neural network (`report.best_network`); the baselines are never candidates. Template
+# fitting in particular is not: it fits the spectra with the very templates the simulator made them from, so it has
+# **no model mismatch** and is optimistic compared with the paper's template fit (chapter 3, section 3.7).
 
 # %%
 run_dirs = runs.list_runs(profile)
 predictions = {name: runs.read_predictions(folder) for name, folder in run_dirs.items()}
-networks = {name: metrics.r2(predictions[name].true, predictions[name].pred)
-            for name, folder in run_dirs.items() if runs.run_family(folder)[1] is not None}
-best = max(networks, key=networks.get) if networks else None
+best = best_network(run_dirs)
 lgbm = "lightgbm" if "lightgbm" in predictions else None
 print(f"runs found: {list(run_dirs) or 'none'}; best network: {best}; LightGBM: {lgbm}")
 
@@ -142,20 +143,21 @@ print(f"runs found: {list(run_dirs) or 'none'}; best network: {best}; LightGBM: 
 edges = [20.5, 20.75, 21.25, 21.75, 22.25, 22.5]  # bins centred on 20.5, 21, 21.5, 22, 22.5 (half bins at the ends)
 centres = [20.5, 21.0, 21.5, 22.0, 22.5]
 model_r2 = pd.DataFrame(index=pd.Index(centres, name="mag"))
-for name, arch in {"best model": best, "LightGBM": lgbm}.items():
+for name, arch in {"best network": best, "LightGBM": lgbm}.items():
     if arch is not None:
         by_bin = metrics.metrics_by_bins(predictions[arch].true, predictions[arch].pred, predictions[arch].mag, edges)
         model_r2[f"r2 {name} ({arch})"] = by_bin.r2.to_numpy()[:-1]
 table13 = table.set_index("mag").join(model_r2, how="left")
 if best is not None:
-    table13["gap (ceiling - best)"] = table13.r2_max_median - table13[f"r2 best model ({best})"]
-display(table13.round(3))
+    table13["gap (ceiling - best network)"] = table13.r2_max_median - table13[f"r2 best network ({best})"]
+display(rounded(table13))
 
 # %% [markdown]
 # ## 6.4 Figure 1 (right): R² against SNR
 #
 # The ceiling as a band (10-90% of the grid) around its median, against the median SNR of each magnitude, with the
-# paper's 3D ceiling and, where runs exist, the models' test R² in SNR quintiles.
+# paper's 3D ceiling and, where runs exist, the models' test R² in SNR quintiles (the template fit's without model
+# mismatch, see section 6.3).
 
 # %%
 fig, ax = plt.subplots(figsize=(6.5, 4.2))
@@ -225,7 +227,7 @@ readings = pd.Series({
     "paper: median 5D ceiling (Table 13)": paper.CEILING_5D.get(low_mag, np.nan),
     "paper: SpecViT test R² (Table 13)": paper.TABLE13_R2["specvit"].get(low_mag, np.nan),
 }, name=f"i = {low_mag:g}")
-display(readings.round(3).to_frame())
+display(rounded(readings).to_frame())
 
 # %% [markdown]
 # Where the easy and the hard stars are at this magnitude: R²_max by T_eff and [M/H] (median over log g).
@@ -236,19 +238,19 @@ ax.hist(low.r2_max, bins=np.linspace(0, 1, 21), color="0.5")
 ax.axvline(low.r2_max.median(), color="k", ls="--", label="median")
 ax.set(xlabel=f"R²_max at i = {low_mag:g}", ylabel="grid points")
 ax.legend()
-display(low.pivot_table(index="M_H", columns="T_eff", values="r2_max").iloc[::2].round(2))
+display(rounded(low.pivot_table(index="M_H", columns="T_eff", values="r2_max").iloc[::2], 2))
 
 # %% [markdown]
 # ## 6.7 Figure 12: residuals against the CRLB envelope
 #
-# For every test spectrum of the best run, the bound at its own labels, magnitude and observing conditions
+# For every test spectrum of the best network, the bound at its own labels, magnitude and observing conditions
 # (`fisher.pointwise_crlb`, exact Jacobian). An unbiased estimator at the bound would have 68% of its residuals
 # within ±1 σ_CRLB; a model that shrinks toward the mean can beat that where the bound is loose.
 
 # %%
 if best is None:
-    display(Markdown("*No evaluated benchmark run exists for this profile yet: train one "
-                     "(chapter 03) and re-run this page to see Figure 12.*"))
+    display(Markdown("*No evaluated network run exists for this profile yet: train one "
+                     "(chapter 04) and re-run this page to see Figure 12.*"))
 else:
     test = predictions[best]
     conditions = {k: test[k].to_numpy() for k in noise.MEDIAN_CONDITIONS}
@@ -312,7 +314,8 @@ plt.tight_layout()
 cat = [8498.02, 8542.09, 8662.14]
 cases = {"dwarf 5500 K, log g 4.5, [M/H] 0": (5500, 4.5, 0.0), "giant 4500 K, log g 2.5, [M/H] 0": (4500, 2.5, 0.0),
          "giant 4500 K, log g 1.5, [M/H] -2": (4500, 1.5, -2.0)}
-display(pd.Series({k: synthesizer.equivalent_width(*v, cat) for k, v in cases.items()}, name="CaT EW [A]").round(2).to_frame())
+display(rounded(pd.Series({k: synthesizer.equivalent_width(*v, cat) for k, v in cases.items()}, name="CaT EW [A]"), 2)
+        .to_frame())
 
 # %% [markdown]
 # ## 6.9 Template fitting against the bound
@@ -320,7 +323,9 @@ display(pd.Series({k: synthesizer.equivalent_width(*v, cat) for k, v in cases.it
 # At high SNR a χ² template fit (`specvit_core.template_fit`, appendix H) is close to an efficient estimator, so the
 # scatter of its log g over noise realizations should not fall below the CRLB by more than the sampling noise of
 # the comparison (the variance of n draws has a relative standard error of sqrt(2/(n-1))). One red-clump-like
-# star at i = 19; the bound from the exact Jacobian, the derivative of the same spline model the fit uses.
+# star at i = 19; the bound from the exact Jacobian, the derivative of the same spline model the fit uses. The fit
+# uses the simulator's own grid (no model mismatch, as an efficiency test needs); a real model's systematic errors
+# (chapter 3, section 3.7) would add a bias the bound does not describe.
 
 # %%
 n_fit = 8 if profile == "smoke" else 40
@@ -337,8 +342,9 @@ fit = template_fit(noisy, np.repeat(sigma_star, n_fit, axis=0), grid, progress=F
 # %%
 crlb_star = fisher.marginal_crlb(jac_star, sigma_star, fisher.LOGG)[0]
 ratio = np.var(fit.log_g, ddof=1) / crlb_star
-display(pd.Series({"SNR": snr_star[0], "sigma_CRLB [dex]": np.sqrt(crlb_star), "fit scatter [dex]": np.std(fit.log_g, ddof=1),
-                   "variance ratio fit / CRLB": ratio, "its standard error": ratio * np.sqrt(2 / (n_fit - 1))}).round(4).to_frame(f"n = {n_fit}"))
+display(rounded(pd.Series({"SNR": snr_star[0], "sigma_CRLB [dex]": np.sqrt(crlb_star),
+                           "fit scatter [dex]": np.std(fit.log_g, ddof=1), "variance ratio fit / CRLB": ratio,
+                           "its standard error": ratio * np.sqrt(2 / (n_fit - 1))}), 4).to_frame(f"n = {n_fit}"))
 
 # %% [markdown]
 # ## About

@@ -297,7 +297,12 @@ def paired_bootstrap(y_true, pred_a, pred_b, metric="r2", n_boot: int = 1000, ci
 
 
 def stratified_metrics(y_true, y_pred, strata: dict[str, np.ndarray]) -> pd.DataFrame:
-    """One row of :func:`regression_metrics` per stratum, plus ``frac`` (share of all samples) and an ``all`` row.
+    """One row of :func:`regression_metrics` per stratum, with ``frac`` (share of all samples), ``label_std`` and an
+    ``all`` row.
+
+    A stratum's R^2 is ``1 - (rmse / label_std)^2`` with the spread of its own labels: in a narrow stratum (a
+    stellar type, a bin of log g) ``label_std`` is small and R^2 falls far below the overall R^2 at the same
+    errors, so MAE and sigma_robust are the numbers to compare between strata.
 
     Parameters
     ----------
@@ -309,7 +314,8 @@ def stratified_metrics(y_true, y_pred, strata: dict[str, np.ndarray]) -> pd.Data
     Returns
     -------
     pandas.DataFrame
-        Index ``stratum``; columns ``n, frac`` and the metrics. An empty stratum gives ``n = 0`` and NaN metrics.
+        Index ``stratum``; columns ``n, frac``, the metrics and ``label_std`` (standard deviation of ``y_true`` in
+        the stratum). An empty stratum gives ``n = 0`` and NaN metrics.
 
     Raises
     ------
@@ -327,7 +333,8 @@ def stratified_metrics(y_true, y_pred, strata: dict[str, np.ndarray]) -> pd.Data
                              f"got {mask.dtype} of shape {mask.shape}")
         empty = {"n": 0, **dict.fromkeys(METRICS, np.nan)}  # explicit row, never a made-up number
         row = regression_metrics(y_true[mask], y_pred[mask]) if mask.any() else empty
-        rows[name] = {"n": row["n"], "frac": row["n"] / y_true.size, **row}
+        spread = float(np.std(y_true[mask])) if mask.any() else np.nan
+        rows[name] = {"n": row["n"], "frac": row["n"] / y_true.size, **row, "label_std": spread}
     return pd.DataFrame.from_dict(rows, orient="index").rename_axis("stratum")
 
 

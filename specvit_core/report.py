@@ -1,11 +1,14 @@
-"""What every executed page states: the profile that produced it, the machine, and the versions."""
+"""What the executed pages state: the profile that produced them, which run they show, and numbers as printed."""
 from __future__ import annotations
 
 import datetime
 import platform
 
-from . import __version__
+import pandas as pd
+
+from . import __version__, runs
 from .config import get_profile
+from .models import FAMILIES
 
 
 def profile_banner(profile: str) -> str:
@@ -63,3 +66,54 @@ def plateau_warning(r2_values, experiment: str, threshold: float = 0.05) -> str:
     return (f"> **No run of {experiment} left the constant-prediction plateau at this profile** (best test R² "
             f"{max(values, default=float('nan')):.3f} < {threshold}): the differences above are noise. Run the "
             f"chapter at `cpu` or `paper` for a meaningful comparison.")
+
+
+def best_network(run_dirs: dict) -> str | None:
+    """The network with the highest test R^2; only runs whose metadata name a network family compete.
+
+    The family comes from each run's ``config.json`` (:func:`specvit_core.runs.run_family`), so the baselines
+    (LightGBM, Ridge, template fitting) never qualify, whatever their names or scores.
+
+    Parameters
+    ----------
+    run_dirs : dict
+        Run name -> run folder holding test results (see :func:`specvit_core.runs.list_runs`).
+
+    Returns
+    -------
+    str or None
+        The best network's name; None when no run is a network.
+
+    Raises
+    ------
+    FileNotFoundError
+        A run without ``config.json`` or test metrics.
+    """
+    scores = {name: runs.read_metrics(folder)["r2"] for name, folder in run_dirs.items()
+              if runs.run_family(folder)[0] in FAMILIES}
+    return max(scores, key=scores.get, default=None)
+
+
+def rounded(table, decimals: int = 3):
+    """``round`` for display, with the negative zeros of small negative values shown as 0.0.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame, pandas.Series or float
+        Numbers to show; columns that are not floating point are left as they are.
+    decimals : int
+        Decimal places.
+
+    Returns
+    -------
+    pandas.DataFrame, pandas.Series or float
+        A rounded copy in which no float prints as "-0.0" (a Python float for a number, as ``glue`` wants it).
+    """
+    if not isinstance(table, (pd.Series, pd.DataFrame)):
+        return round(float(table), decimals) + 0.0  # IEEE 754: -0.0 + 0.0 is +0.0
+    table = table.round(decimals)
+    if isinstance(table, pd.Series):
+        return table + 0.0 if pd.api.types.is_float_dtype(table) else table
+    floats = table.select_dtypes("floating").columns
+    table[floats] = table[floats] + 0.0
+    return table

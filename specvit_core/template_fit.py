@@ -5,6 +5,11 @@ simulator's own template grid, with the analytic flux scale A* of eq. H.2 (which
 and inverse-variance weights; a coarse search over every second grid node inside the label ranges, then
 Nelder-Mead on cubic-spline-interpolated templates around the coarse optimum.
 
+Fitting simulated spectra with the grid that made them leaves no model mismatch: the errors come from the noise
+alone, which is optimistic next to any fit of real spectra. :class:`ModelMismatch` fits against a grid with the
+systematic errors of a real model instead (a misjudged line-spread function, an offset temperature scale, a
+residual slope of the flux calibration).
+
 The refinement runs in worker processes without process globals: each task carries a :class:`Refiner` (the grid
 and the settings of the fit) with its block of spectra, and :func:`template_fit` makes about
 :data:`TASKS_PER_WORKER` tasks per worker, so that the grid is pickled a bounded number of times.
@@ -15,7 +20,7 @@ import math
 import os
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -24,8 +29,10 @@ from scipy.optimize import minimize
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
+from .instrument import FWHM_TO_SIGMA, lsf_matrix, lsf_sigma
 from .metrics import check_arrays
 from .spectra import AXES, TemplateGrid
+from .spectra.embedded import INSTRUMENTS
 
 TASKS_PER_WORKER = 4  # tasks per worker process: each one pickles the grid once
 IN_PROCESS_CHUNK = 64  # spectra per progress-bar step when the refinement runs in this process
@@ -79,6 +86,107 @@ def coarse_nodes(grid: TemplateGrid, bounds: dict | None = None, step: int = 2) 
                              f"{grid.axes[a].tolist()}; the coarse search needs at least one")
         nodes[a] = inside[::step]
     return nodes
+
+
+@dataclass(frozen=True)
+class ModelMismatch:
+    """Systematic errors of the fitting model: how its templates differ from those that made the spectra.
+
+    Three errors every fit of real spectra carries in some measure, each zero by default (no mismatch):
+
+    - **the line-spread function**: the model's resolving power is ``1 - resolution`` times the instrument's, so its
+      templates are the grid's convolved with the Gaussian that widens the instrument's LSF by ``1 / (1 -
+      resolution)`` (added in quadrature), as when the LSF of the templates is measured from arc lines at another
+      fibre or focus than the science spectra; lines come out shallower and wider at the same equivalent width;
+    - **the temperature scale**: the template at node T_eff is the spectrum of a star ``teff_offset`` K hotter
+      (cubic-spline interpolation along T_eff), as between the T_eff scales of model atmospheres and of
+      photometric or interferometric calibrations (50-100 K); it relabels the templates, so a fit returns T_eff
+      ``teff_offset`` too low and the other labels about unchanged;
+    - **the flux calibration**: the templates are multiplied by ``1 + flux_tilt (lambda - lambda_mid) / (lambda_max -
+      lambda_min)``, a residual slope of the spectrophotometric calibration (or of the instrument response) across
+      the arm; the fit of appendix H scales each template by one factor A* and has no continuum polynomial, so the
+      slope pulls T_eff, and log g and [M/H] follow along their degeneracies with it.
+
+    Parameters
+    ----------
+    resolution : float
+        Fractional shortfall of the model's resolving power, in [0, 1).
+    teff_offset : float
+        T_eff scale offset, K; smaller in magnitude than the grid's T_eff step.
+    flux_tilt : float
+        Relative flux change from the blue to the red end of the grid, in (-2, 2).
+    """
+
+    resolution: float = 0.0
+    teff_offset: float = 0.0
+    flux_tilt: float = 0.0
+
+
+#: A few percent in the LSF and the flux calibration and 100 K in T_eff: typical sizes, chosen a priori.
+TYPICAL_MISMATCH = ModelMismatch(resolution=0.05, teff_offset=100.0, flux_tilt=0.03)
+
+
+def _broaden(grid: TemplateGrid, array: np.ndarray, resolution: float) -> np.ndarray:
+    """``array`` (..., L) convolved with the Gaussian that lowers the resolving power of the grid's instrument by
+    ``1 - resolution``; the ends are padded with their edge values."""
+    instrument_r = INSTRUMENTS[grid.meta.get("instrument", "mr")][1]  # None: the MR arm's R(lambda)
+    widen = np.sqrt((1 - resolution) ** -2.0 - 1)  # sigma_extra / sigma_instrument
+
+    def extra_r(wave):  # the resolving power whose LSF sigma is sigma_extra
+        return wave / (widen * lsf_sigma(wave, instrument_r)) * FWHM_TO_SIGMA
+
+    wave, steps = grid.wave, np.diff(grid.wave)[[0, -1]]
+    pad = int(np.ceil(5 * widen * lsf_sigma(wave, instrument_r).max() / steps.min())) + 1
+    padded_wave = np.concatenate([wave[0] - steps[0] * np.arange(pad, 0, -1), wave,
+                                  wave[-1] + steps[1] * np.arange(1, pad + 1)])
+    matrix = lsf_matrix(padded_wave, wave, resolution=extra_r)
+    flat = np.pad(array.reshape(-1, wave.size), [(0, 0), (pad, pad)], mode="edge")
+    return (matrix @ flat.T).T.reshape(array.shape).astype(array.dtype)
+
+
+def mismatched_grid(grid: TemplateGrid, mismatch: ModelMismatch) -> TemplateGrid:
+    """The grid as a model with the systematic errors of ``mismatch`` sees it (see :class:`ModelMismatch`).
+
+    Parameters
+    ----------
+    grid : TemplateGrid
+        The templates that made the spectra.
+    mismatch : ModelMismatch
+        The model's errors.
+
+    Returns
+    -------
+    TemplateGrid
+        ``grid`` itself when ``mismatch`` has no error; otherwise a grid on the same axes and wavelengths with
+        perturbed flux and continuum and ``meta["mismatch"]`` recording the errors.
+
+    Raises
+    ------
+    ValueError
+        ``resolution`` outside [0, 1), ``|teff_offset|`` not smaller than the grid's T_eff step, or ``flux_tilt``
+        outside (-2, 2) (a template with negative flux).
+    """
+    teff, wave = grid.axes["T_eff"], grid.wave
+    if not 0 <= mismatch.resolution < 1:
+        raise ValueError(f"resolution must lie in [0, 1) (a model cannot resolve more than the data); "
+                         f"got {mismatch.resolution!r}")
+    if abs(mismatch.teff_offset) >= np.min(np.diff(teff)):
+        raise ValueError(f"|teff_offset| must be smaller than the grid's T_eff step ({np.min(np.diff(teff)):g} K); "
+                         f"got {mismatch.teff_offset!r}")
+    if abs(mismatch.flux_tilt) >= 2:
+        raise ValueError(f"flux_tilt must lie in (-2, 2) (the flux stays positive); got {mismatch.flux_tilt!r}")
+    if mismatch == ModelMismatch():
+        return grid
+    arrays = {"flux": grid.flux, "continuum": grid.continuum}
+    if mismatch.resolution:
+        arrays = {k: _broaden(grid, v, mismatch.resolution) for k, v in arrays.items()}
+    if mismatch.teff_offset:
+        arrays = {k: CubicSpline(teff, v, axis=0)(teff + mismatch.teff_offset).astype(v.dtype)
+                  for k, v in arrays.items()}
+    if mismatch.flux_tilt:
+        tilt = 1 + mismatch.flux_tilt * (wave - (wave[0] + wave[-1]) / 2) / (wave[-1] - wave[0])
+        arrays = {k: (v * tilt).astype(v.dtype) for k, v in arrays.items()}
+    return replace(grid, **arrays, meta={**grid.meta, "mismatch": asdict(mismatch)})
 
 
 def chi2_scaled(flux, weights, templates) -> tuple[np.ndarray, np.ndarray]:
@@ -231,8 +339,8 @@ def _refine_all(refiner: Refiner, flux: np.ndarray, weights: np.ndarray, starts:
 
 
 def template_fit(flux, error, grid: TemplateGrid, bounds: dict | None = None, *, coarse_step: int = 2,
-                 n_starts: int = 5, radius: int = 2, max_iter: int = 600, workers: int | None = None,
-                 chunk: int | None = None, progress: bool = True) -> pd.DataFrame:
+                 n_starts: int = 5, radius: int = 2, max_iter: int = 600, mismatch: ModelMismatch = ModelMismatch(),
+                 workers: int | None = None, chunk: int | None = None, progress: bool = True) -> pd.DataFrame:
     """Fit T_eff, log g and [M/H] of each spectrum by chi-square minimization against a template grid (appendix H).
 
     Parameters
@@ -253,6 +361,9 @@ def template_fit(flux, error, grid: TemplateGrid, bounds: dict | None = None, *,
         Each refinement's splines run through the nodes within ``radius`` of its start along each axis.
     max_iter : int
         Nelder-Mead iterations per spectrum.
+    mismatch : ModelMismatch
+        Fit against :func:`mismatched_grid` of ``grid``: a model with systematic errors (default: none, the
+        grid as given).
     workers : int, optional
         Processes for the refinement (default: all cores; 1 runs in this process).
     chunk : int, optional
@@ -272,7 +383,7 @@ def template_fit(flux, error, grid: TemplateGrid, bounds: dict | None = None, *,
     ValueError
         ``flux``/``error`` empty, non-finite, of different shapes or not on the grid's wavelengths; ``error`` not
         positive; bad ``bounds`` or a label range without grid nodes; ``radius``, ``n_starts``, ``coarse_step`` or
-        ``chunk`` < 1.
+        ``chunk`` < 1; a ``mismatch`` that :func:`mismatched_grid` refuses.
     """
     flux, error = (np.atleast_2d(np.asarray(a, dtype=np.float64)) for a in (flux, error))
     flux, error = check_arrays(flux=flux, error=error)
@@ -286,6 +397,7 @@ def template_fit(flux, error, grid: TemplateGrid, bounds: dict | None = None, *,
         if value < 1:
             raise ValueError(f"{name} must be a positive integer; got {value!r}")
     bounds = _check_bounds(bounds, grid)
+    grid = mismatched_grid(grid, mismatch)
     weights = error ** -2.0
     starts = _coarse_starts(flux, weights, grid, bounds, coarse_step, n_starts)  # (N, n_starts, 3)
     refiner = Refiner(grid.axes, grid.flux, bounds, radius, max_iter)

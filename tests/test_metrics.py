@@ -115,8 +115,18 @@ def test_stellar_type_strata_counts_and_empty_stratum():
 
     no_giants = M.metrics_by_stellar_type(logg[2:], pred[2:])
     assert no_giants.loc["giants", "n"] == 0 and no_giants.loc["giants", "frac"] == 0
-    assert no_giants.loc["giants", list(M.METRICS)].isna().all()
+    assert no_giants.loc["giants", [*M.METRICS, "label_std"]].isna().all()
     assert no_giants.loc["dwarfs", "n"] == 2
+
+
+def test_a_narrow_stratum_has_a_low_r2_at_the_same_errors(sample):
+    y, _ = sample
+    pred = y + np.random.default_rng(11).normal(0, 0.3, y.size)  # the same error distribution everywhere
+    table = M.metrics_by_stellar_type(y, pred)
+    assert table.loc["giants", "label_std"] == pytest.approx(np.std(y[y < 2.5]))
+    np.testing.assert_allclose(table.r2, 1 - (table.rmse / table.label_std) ** 2)
+    assert table.loc["giants", "r2"] < table.loc["all", "r2"] - 0.3  # R^2 drops with the spread of the labels ...
+    assert table.loc["giants", "sigma_robust"] == pytest.approx(table.loc["all", "sigma_robust"], rel=0.15)  # not so
 
 
 def test_stellar_type_can_use_another_label_column(sample):
