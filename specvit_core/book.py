@@ -4,17 +4,28 @@ The interactive figures (:mod:`specvit_core.interactive`) need plotly.js on the 
 the ``plotly.min.js`` that the installed ``plotly`` package ships into ``book/_static/`` (ignored by git, never
 committed), which Jupyter Book serves as ``_static/`` and ``_config.yml`` lists in ``html_js_files``: one local file
 for the whole book, no CDN.
+
+As a Sphinx extension (``_config.yml``: ``sphinx: extra_extensions``) the module also points the Binder and Colab
+launch buttons of a chapter at its notebook ``notebooks/NN_name.ipynb`` rather than at the executed copy the page
+is built from (:func:`point_launch_buttons_at_notebooks`), and gives the intro page its MyST substitutions: the
+profile the chapters were executed at and the paper's Table 3 numbers (:func:`add_headline_substitutions`), beside
+the numbers it pastes from the chapters with myst-nb's cross-page glue (``{glue:text}`chapters/NN_name.ipynb::key```).
 """
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+from . import paper
 from .config import get_profile, project_root
 
 #: The file name under ``book/_static/`` (``_config.yml``: ``sphinx: config: html_js_files``).
 PLOTLY_JS = "plotly.min.js"
+#: The folder of the executed chapters under the book's source folder ``book/`` (``_toc.yml``: ``chapters/NN_name``).
+CHAPTERS = "chapters"
 #: What ``--strict`` adds to ``jupyter-book build``: warnings are errors (reported together at the end), nitpicky.
 STRICT_OPTIONS = ("-W", "-n", "--keep-going")
 
@@ -197,8 +208,131 @@ def drop_repeated_scripts(app, pagename: str, templatename: str, context: dict, 
         context["script_files"] = unique
 
 
+def notebook_path(pagename: str) -> str | None:
+    """The repository path of the notebook a book page was executed from.
+
+    Parameters
+    ----------
+    pagename : str
+        A Sphinx page name, relative to ``book/`` and without suffix (e.g. ``chapters/05_benchmark``).
+
+    Returns
+    -------
+    str or None
+        ``notebooks/NN_name.ipynb`` for a chapter ``chapters/NN_name``; None for any other page.
+    """
+    match = re.fullmatch(rf"{CHAPTERS}/(\d\d_\w+)", pagename)
+    return f"notebooks/{match[1]}.ipynb" if match else None
+
+
+def point_launch_buttons_at_notebooks(app, pagename: str, templatename: str, context: dict, doctree) -> None:
+    """Make a chapter's launch buttons open ``notebooks/NN_name.ipynb`` (Sphinx ``html-page-context`` handler).
+
+    sphinx-book-theme builds each launch URL (Binder's ``?urlpath=lab/tree/<path>``, Colab's ``/blob/<branch>/<path>``)
+    from ``<path_to_book>/<page>.ipynb``, the executed copy ``book/chapters/NN_name.ipynb`` that git ignores. Run after
+    the theme's handler (priority 501), this replaces that path by the chapter's notebook in every launch button.
+
+    Parameters
+    ----------
+    app : sphinx.application.Sphinx
+        The application; its ``html_theme_options`` hold ``path_to_docs`` (``_config.yml``: ``repository:
+        path_to_book``).
+    pagename, templatename : str
+        The page and its template (only chapters are changed).
+    context : dict
+        The page's template context; the URLs in its ``header_buttons`` group ``launch-buttons`` are rewritten.
+    doctree : docutils.nodes.document or None
+        The page's doctree (unused).
+
+    Returns
+    -------
+    None
+    """
+    notebook = notebook_path(pagename)
+    if notebook is None:
+        return
+    book = app.config.html_theme_options.get("path_to_docs", "").strip("/")
+    executed = f"{book}/{pagename}.ipynb" if book else f"{pagename}.ipynb"
+    for group in context.get("header_buttons", []):
+        if group.get("label") == "launch-buttons":
+            for button in group["buttons"]:
+                if "url" in button:
+                    button["url"] = button["url"].replace(executed, notebook)
+
+
+def executed_profiles(chapters: Path) -> dict[str, str | None]:
+    """The profile each executed chapter ran at, as papermill recorded its ``profile`` parameter.
+
+    Parameters
+    ----------
+    chapters : Path
+        The folder of the executed chapters (``book/chapters``).
+
+    Returns
+    -------
+    dict
+        Chapter name (``NN_name``) to profile, None for a notebook without that record; in chapter order.
+    """
+    return {nb.stem: json.loads(nb.read_text())["metadata"].get("papermill", {}).get("parameters", {}).get("profile")
+            for nb in sorted(chapters.glob("[0-9][0-9]_*.ipynb"))}
+
+
+def paper_headline() -> dict[str, str]:
+    """The paper's numbers of the intro's headline table (its Table 3), as MyST substitutions.
+
+    The paper's best network is the one of highest R^2 among the architectures of :data:`specvit_core.paper.PARAMS`
+    (the baselines have no parameter count there).
+
+    Returns
+    -------
+    dict
+        ``paper_best_model``, ``paper_best_r2``, ``paper_best_mae``, ``paper_best_sigma_robust``,
+        ``paper_lightgbm_r2`` and ``paper_gain_r2`` (best network minus LightGBM); numbers as text, three decimals.
+    """
+    networks = {name: row for name, row in paper.TABLE3.items() if name in paper.PARAMS}
+    best = max(networks, key=lambda name: networks[name]["r2"])
+    lightgbm = paper.TABLE3["lightgbm"]["r2"]
+    return {"paper_best_model": best,
+            **{f"paper_best_{k}": f"{networks[best][k]:.3f}" for k in ("r2", "mae", "sigma_robust")},
+            "paper_lightgbm_r2": f"{lightgbm:.3f}", "paper_gain_r2": f"{networks[best]['r2'] - lightgbm:.3f}"}
+
+
+def add_headline_substitutions(app, config) -> None:
+    """Give the intro its MyST substitutions: ``profile`` and :func:`paper_headline` (``config-inited`` handler).
+
+    ``profile`` is the profile of the executed chapters (:func:`executed_profiles`). When they do not share one it
+    names them all, joined by " + " ("none" without executed chapters), and a warning (an error under ``--strict``)
+    says that the intro's numbers then mix profiles.
+
+    Parameters
+    ----------
+    app : sphinx.application.Sphinx
+        The application; the chapters are read from ``<srcdir>/chapters``.
+    config : sphinx.config.Config
+        The configuration whose ``myst_substitutions`` is extended.
+
+    Returns
+    -------
+    None
+    """
+    from sphinx.util import logging
+
+    chapters = Path(app.srcdir) / CHAPTERS
+    profiles = executed_profiles(chapters)
+    found = sorted({str(p) for p in profiles.values()})
+    if len(found) != 1:
+        logging.getLogger(__name__).warning(
+            f"the intro's headline numbers need chapters executed at one profile; {chapters} holds {profiles}")
+    config.myst_substitutions = {**config.myst_substitutions, "profile": " + ".join(found) or "none",
+                                 **paper_headline()}
+
+
 def setup(app) -> dict:
-    """Sphinx extension of the book (``_config.yml``: ``sphinx: extra_extensions``): :func:`drop_repeated_scripts`.
+    """Sphinx extension of the book (``_config.yml``: ``sphinx: extra_extensions``).
+
+    Connects :func:`drop_repeated_scripts`, :func:`point_launch_buttons_at_notebooks` and
+    :func:`add_headline_substitutions`. The intro's pastes from the chapters need nothing more: myst-nb resolves
+    them when the intro is written, which Sphinx does whenever a chapter of its toctree changed.
 
     Parameters
     ----------
@@ -211,4 +345,6 @@ def setup(app) -> dict:
         Sphinx extension metadata (safe for parallel reading and writing).
     """
     app.connect("html-page-context", drop_repeated_scripts, priority=900)
+    app.connect("html-page-context", point_launch_buttons_at_notebooks, priority=900)
+    app.connect("config-inited", add_headline_substitutions)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
