@@ -36,12 +36,17 @@ import pandas as pd
 import torch
 from IPython.display import Markdown, display
 
-from specvit_core.config import get_profile
+from specvit_core import interactive
+from specvit_core.attention import cls_attention, token_windows
+from specvit_core.config import get_profile, runs_dir
+from specvit_core.data import fixed_noisy, read_split
 from specvit_core.instrument import mr_wavelength, resolving_power
 from specvit_core.models import build_model, describe_models, list_models
 from specvit_core.models.inspect import component_params, inference_throughput, layer_shapes, receptive_field
 from specvit_core.paper import CONVSTEM_LSTM_PARAMS
 from specvit_core.report import profile_banner
+from specvit_core.runs import is_evaluated
+from specvit_core.simulate import ensure_dataset
 
 display(Markdown(profile_banner(profile)))
 size = get_profile(profile).model_size
@@ -108,7 +113,36 @@ print(f"a {fields['specvit']}-pixel patch spans {fields['specvit'] * dispersion:
       f"{fields['specvit'] * dispersion / resolution:.1f} resolution elements of {resolution:.2f} A")
 
 # %% [markdown]
-# ## 2.5 Inference throughput on this machine
+# ## 2.5 The 256 patches over a spectrum
+#
+# SpecViT's tokenizer cuts the 4096 pixels into non-overlapping patches of P = 16 pixels (paper eq. 4:
+# N = (L - P) / S + 1 = 256 tokens) and embeds each as one token: everything the encoder learns about the spectrum
+# passes through these 256 tokens. Below, the patches over a test spectrum of this profile (the one of highest SNR
+# among the first 64, noise included, as the networks read it).
+#
+# **Interactive: the tokenization visualizer.** Hover on a patch for its wavelength range and pixels; the buttons
+# zoom on the gravity-sensitive lines, where a few patches hold a whole line. When this profile's SpecViT run
+# exists (chapter 4), the patches are coloured by its CLS attention (averaged over layers, heads and the 64 test
+# spectra, normalized to a maximum of 1, as in chapter 5's Figure 10) and the hover gives each patch's weight; on
+# a first build of the book this chapter runs before any network is trained, and the patches alternate in two
+# colours.
+
+# %%
+test = read_split(ensure_dataset(profile), "test", max_rows=64)
+specvit_config = build_model("specvit", size).config
+tokens = token_windows(test.wave, specvit_config["patch_size"], specvit_config["stride"])
+noisy = fixed_noisy(test.flux, test.error)  # the inputs the networks are scored on
+example = int(np.argmax(test.params.snr))
+specvit_run = runs_dir(profile) / "specvit"
+weights = cls_attention(specvit_run, noisy, test.wave).attention if is_evaluated(specvit_run) else None
+star = test.params.iloc[example]
+visualizer = interactive.tokenization_visualizer(
+    test.wave, noisy[example], tokens, attention=weights,
+    title=f"test spectrum (log g = {star.log_g:.2f}, SNR {star.snr:.0f}): ")
+interactive.show(visualizer, div_id="tokenization-visualizer")
+
+# %% [markdown]
+# ## 2.6 Inference throughput on this machine
 #
 # Spectra per second in eval mode at the paper's size, measured now on the machine that runs this page (the paper's
 # Table 6 was measured on a GPU; chapter 5 compares with the baselines).
@@ -127,4 +161,6 @@ print(f"measured on {device}, batch {batch}, {n_batches} batch(es) after one war
 #
 # The implementations live in `specvit_core/models/` (one registry, shared blocks in `blocks.py`). The deep CNN's
 # exact layer plan and the ConvStem's normalization are our reconstruction where the paper gives only the
-# parameter budget and receptive field. `specvit models --size paper --json` prints the table of section 2.1.
+# parameter budget and receptive field. `specvit models --size paper --json` prints the table of section 2.1. The
+# visualizer of section 2.5 is `specvit_core.interactive.tokenization_visualizer` over the patches of
+# `specvit_core.attention.token_windows`.

@@ -46,12 +46,12 @@ from IPython.display import Markdown, display
 from myst_nb import glue
 from scipy.stats import spearmanr
 
-from specvit_core import benchmark, metrics, runs, tables
-from specvit_core.attention import cls_attention, logg_information_by_token
+from specvit_core import benchmark, interactive, metrics, runs, tables
+from specvit_core.attention import cls_attention, cls_attention_by_layer, logg_information_by_token
 from specvit_core.baselines import run_baselines
 from specvit_core.config import get_profile
 from specvit_core.data import fixed_noisy, read_manifest, read_split
-from specvit_core.report import plateau_warning, profile_banner
+from specvit_core.report import plateau_warning, profile_banner, rounded
 from specvit_core.simulate import ensure_dataset
 from specvit_core.spectra import load_grid
 from specvit_core.spectra.synthesis import DIAGNOSTIC_LINES
@@ -88,8 +88,8 @@ display(tables.formatted_comparison(table))
 networks = table[~table.family.isin(["GBDT", "linear", "physics"])]
 best = networks.r2.idxmax()
 glue("best_model", best, display=False)
-glue("best_r2", float(table.loc[best, "r2"]), display=False)
-glue("reference_r2", float(table.loc[reference, "r2"]), display=False)
+glue("best_r2", rounded(table.loc[best, "r2"]), display=False)
+glue("reference_r2", rounded(table.loc[reference, "r2"]), display=False)
 glue("n_networks", len(networks), display=False)
 
 # %% [markdown]
@@ -97,6 +97,10 @@ glue("n_networks", len(networks), display=False)
 # {glue:text}`reference_r2:.3f` for LightGBM, out of {glue:text}`n_networks` networks trained at this profile. The
 # paper's Table 3 (N = 2 x 10^5, ~4.8M parameters) has ConvStem+LSTM 0.729, BiLSTM 0.728, LSTMFormer 0.718, the pure
 # transformers 0.709-0.716, the CNNs 0.640-0.687, LightGBM 0.614, Ridge 0.50 and template fitting 0.415.
+#
+# Our template fit searches the simulator's own templates, the very grid the spectra were made from: it suffers no
+# model mismatch, which is why it can outrank the networks at small profiles, unlike in the paper, where template
+# fitting to real-world templates came last (R² 0.415).
 #
 # ## 5.3 Figure 6: R² by family
 #
@@ -144,7 +148,8 @@ plt.tight_layout()
 # LightGBM 0.665 / 0.381 / 0.620, Ridge 0.805 / 0.416 / 0.755.
 
 # %%
-display(tables.stellar_type_mae(run_dirs).round(3))
+type_mae = tables.stellar_type_mae(run_dirs)
+display(rounded(type_mae, 3))
 
 # %% [markdown]
 # ## 5.6 Table 6: inference cost
@@ -172,9 +177,9 @@ glue("catalog_minutes", float(1e6 / cost.loc[best, "throughput"] / 60), display=
 # %%
 sig = tables.significance(run_dirs, best, reference, n_boot=plan.n_boot)
 display(pd.Series(sig, dtype=object).to_frame("value"))
-glue("delta_r2", float(sig["delta_r2"]), display=False)
-glue("delta_r2_low", float(sig["delta_r2_low"]), display=False)
-glue("delta_r2_high", float(sig["delta_r2_high"]), display=False)
+glue("delta_r2", rounded(sig["delta_r2"]), display=False)
+glue("delta_r2_low", rounded(sig["delta_r2_low"]), display=False)
+glue("delta_r2_high", rounded(sig["delta_r2_high"]), display=False)
 glue("p_value", float(sig["p_value"]), display=False)
 
 # %% [markdown]
@@ -192,8 +197,8 @@ glue("p_value", float(sig["p_value"]), display=False)
 cross = benchmark.cross_configuration_runs(profile, plan, dataset)
 cross = cross.assign(native=cross.configuration.eq("native")).sort_values(["architecture", "native"],
                                                                          ascending=[False, False])
-display(cross[["architecture", "configuration", "loss", "lr", "weight_decay", "status", "r2", "mae",
-               "sigma_robust"]].round(4))
+display(rounded(cross[["architecture", "configuration", "loss", "lr", "weight_decay", "status", "r2", "mae",
+                       "sigma_robust"]], 4))
 fig, ax = plt.subplots(figsize=(6, 3.5))
 ax.bar([0, 1, 3, 4], cross.r2.fillna(0), color=["tab:blue" if n else "tab:red" for n in cross.native])
 ax.set_xticks([0, 1, 3, 4], [f"{a}\n{c}" for a, c in zip(cross.architecture, cross.configuration)], fontsize=8)
@@ -211,7 +216,7 @@ display(Markdown(plateau_warning(cross.r2, "the cross-configuration experiment")
 
 # %%
 scaling = benchmark.scaling_runs(profile, plan, dataset)
-display(scaling.pivot(index="n_train", columns="model", values="r2").round(3))
+display(rounded(scaling.pivot(index="n_train", columns="model", values="r2"), 3))
 fig, ax = plt.subplots(figsize=(6.5, 4))
 for model, rows in scaling.groupby("model", sort=False):
     ax.plot(rows.n_train, rows.r2, "o" + ("--" if model in ("lightgbm", "ridge") else "-"), label=model)
@@ -228,7 +233,7 @@ plt.tight_layout()
 # %%
 seeds = benchmark.seed_runs(profile, "convstem_lstm", plan, dataset)
 summary = seeds[["r2", "mae", "sigma_robust"]]
-display(pd.concat([summary, summary.mean().to_frame("mean").T, summary.std().to_frame("std").T]).round(4))
+display(rounded(pd.concat([summary, summary.mean().to_frame("mean").T, summary.std().to_frame("std").T]), 4))
 display(Markdown(plateau_warning(seeds.r2, "the seed experiment")))
 
 # %% [markdown]
@@ -239,7 +244,7 @@ display(Markdown(plateau_warning(seeds.r2, "the seed experiment")))
 
 # %%
 patches = benchmark.patch_size_runs(profile, plan, dataset)
-display(patches[["best_val_r2", "r2", "mae", "status"]].round(4))
+display(rounded(patches[["best_val_r2", "r2", "mae", "status"]], 4))
 display(Markdown(plateau_warning(patches.r2, "the patch-size experiment")))
 
 # %% [markdown]
@@ -248,12 +253,13 @@ display(Markdown(plateau_warning(patches.r2, "the patch-size experiment")))
 # Both tokenizers compute the same kind of token (a linear map of each patch); they differ in how the gradient
 # reaches the weights. Each trains with several seeds; a run counts as finished when its loss stayed finite and its
 # best validation R² exceeds 0.05 (the paper's sliding-window runs collapsed to a constant prediction, R² ≈ 0:
-# 0 of 15 finished, against 23 of 79 Conv1D runs).
+# 0 of 15 finished, against 23 of 79 Conv1D runs). A run that trained to its last epoch below that reads
+# `collapsed` in the table of runs, one whose loss became infinite `diverged`.
 
 # %%
 stability_runs, stability = benchmark.tokenizer_stability(profile, plan, dataset)
-display(stability.round(4))
-display(stability_runs[["tokenizer", "seed", "status", "best_val_r2", "r2"]].round(4))
+display(rounded(stability, 4))
+display(rounded(stability_runs[["tokenizer", "seed", "status", "best_val_r2", "r2"]], 4))
 display(Markdown(plateau_warning(stability_runs.r2, "the tokenizer experiment")))
 seeded = stability_runs.set_index(["tokenizer", "seed"]).run_dir
 differences = [runs.read_predictions(seeded["Conv1D", s]).pred - runs.read_predictions(seeded["sliding window", s]).pred
@@ -278,7 +284,7 @@ glue("tokenizer_max_diff", max(float(np.max(np.abs(d))) for d in differences), d
 
 # %%
 high_snr = benchmark.high_snr_runs(profile, plan, dataset)
-display(high_snr[["model", "training", "pretrained_r2", "status", "r2", "mae", "sigma_robust"]].round(4))
+display(rounded(high_snr[["model", "training", "pretrained_r2", "status", "r2", "mae", "sigma_robust"]], 4))
 bright = read_split(benchmark.high_snr_dataset(profile, plan), "test")
 glue("bright_snr", float(np.median(bright.params.snr)), display=False)
 
@@ -304,7 +310,7 @@ grid = load_grid(read_manifest(dataset)["config"]["grid"])
 information = logg_information_by_token(grid, attention)
 rho = spearmanr(attention.attention, information).statistic
 glue("attention_model", shown, display=False)
-glue("attention_rho", float(rho), display=False)
+glue("attention_rho", rounded(rho, 2), display=False)
 
 fig, (top, bottom) = plt.subplots(2, 1, figsize=(14, 6.5), sharex=True, height_ratios=(1, 1.2))
 example = int(np.argmax(test.params.snr))
@@ -329,6 +335,31 @@ plt.tight_layout()
 # token is ρ = {glue:text}`attention_rho:.2f` (1: the attention ranks the tokens as the information does; 0: no
 # relation). The paper's SpecViT attended to the Ca II triplet and Mg I 8807.
 #
+# **Interactive: the attention explorer.** The same run's CLS attention per layer and per head (averaged over the
+# same test spectra, not over layers and heads): move the slider through the layers. The colour is the attention in
+# units of a uniform one (1 / (N + 1) for each of the N tokens and the CLS token), so 1 means no preference; the
+# dotted lines mark the gravity-sensitive lines of chapter 1 (K I, Na I, the Ca II triplet, Mg I and the Paschen
+# series) through the example spectrum and the heat map, and the buttons zoom on each species.
+
+# %%
+tokens, layer_weights = cls_attention_by_layer(run_dirs[shown], noisy, test.wave)
+explorer = interactive.attention_explorer(tokens, layer_weights, test.wave, noisy[example], model=shown)
+interactive.show(explorer, div_id="attention-explorer")
+
+# %% [markdown]
+# ## 5.15 The results in one figure
+#
+# **Interactive: the results dashboard.** The buttons switch between R² with its bootstrap 95% interval by
+# architecture, grouped by family (Table 3, Figure 6), R² against the training-set size (section 5.9), the MAE by
+# stellar type (Table 5) and predicted against true log g for the best network, LightGBM and Ridge (Figure 7).
+# Hover for the numbers; click a legend entry to hide it. A view whose runs are missing at this profile is left
+# out.
+
+# %%
+dashboard = interactive.results_dashboard(table, scaling=scaling, type_mae=type_mae, predictions=preds)
+interactive.show(dashboard, div_id="results-dashboard")
+
+# %% [markdown]
 # ## What this profile shows, and what it does not
 #
 # Small profiles train small networks on a few thousand spectra for a few epochs, so the networks here are far
@@ -352,6 +383,7 @@ display(pd.Series({"profile": profile, "training spectra": get_profile(profile).
 # ## About
 #
 # Code: `specvit_core/benchmark.py` (plans and experiments), `specvit_core/tables.py` (the tables),
-# `specvit_core/attention.py` (Figure 10), `specvit_core/runs.py` (run folders), `specvit_core/train.py` (every
-# network run), `specvit_core/baselines.py`, `specvit_core/metrics.py` (bootstrap, paired bootstrap). Tests:
-# `tests/test_benchmark.py`. The plans per profile are `specvit_core.benchmark.PLANS`.
+# `specvit_core/attention.py` (Figure 10), `specvit_core/interactive.py` (the attention explorer and the results
+# dashboard), `specvit_core/runs.py` (run folders), `specvit_core/train.py` (every network run),
+# `specvit_core/baselines.py`, `specvit_core/metrics.py` (bootstrap, paired bootstrap). Tests:
+# `tests/test_benchmark.py`, `tests/test_interactive.py`. The plans per profile are `specvit_core.benchmark.PLANS`.

@@ -8,6 +8,7 @@ import torch
 
 from . import runs
 from .fisher import LOGG, ceiling_axes, normalized_jacobian, normalized_sigma
+from .models.blocks import n_tokens
 
 
 @torch.no_grad()
@@ -78,3 +79,74 @@ def logg_information_by_token(grid, attention: pd.DataFrame, mag: float = 21.5, 
     hi = np.searchsorted(grid.wave, attention.wave_end.to_numpy(), side="right")
     info = np.array([per_pixel[a:b].sum() for a, b in zip(lo, hi)])
     return info / info.max()
+
+
+def token_windows(wave: np.ndarray, patch_size: int, stride: int | None = None) -> pd.DataFrame:
+    """The pixels and wavelengths each token of a patch tokenizer covers (paper eq. 4: N = (L - P) // S + 1).
+
+    Parameters
+    ----------
+    wave : ndarray, shape (L,)
+        Wavelengths of the pixels in Angstrom.
+    patch_size : int
+        Patch length P in pixels.
+    stride : int, optional
+        Step S between patch starts; default P (non-overlapping patches, as SpecViT's 256 patches of 16 pixels).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per token: ``token`` (0-based), ``pixel_start`` and ``pixel_end`` (inclusive), ``wave_start``,
+        ``wave_end`` and ``wave_center`` (Angstrom) of those pixels.
+
+    Raises
+    ------
+    ValueError
+        If ``patch_size`` or ``stride`` is not positive, or the patch is longer than the spectrum.
+    """
+    wave = np.asarray(wave, dtype=float)
+    stride = stride or patch_size
+    if patch_size < 1 or stride < 1 or patch_size > wave.size:
+        raise ValueError(f"patch_size={patch_size} and stride={stride} do not tile a spectrum of {wave.size} pixels")
+    start = np.arange(n_tokens(wave.size, patch_size, stride)) * stride
+    end = start + patch_size - 1
+    return pd.DataFrame(dict(token=np.arange(start.size), pixel_start=start, pixel_end=end, wave_start=wave[start],
+                             wave_end=wave[end], wave_center=0.5 * (wave[start] + wave[end])))
+
+
+@torch.no_grad()
+def cls_attention_by_layer(run_dir, flux: np.ndarray, wave: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
+    """CLS-to-patch attention of a transformer or hybrid run per layer and head, averaged over spectra only.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        A run whose network has ``attention_maps`` (every transformer and hybrid).
+    flux : ndarray, shape (N, L)
+        Spectra (noisy, median-normalized) to average over.
+    wave : ndarray, shape (L,)
+        Wavelengths of the pixels in Angstrom.
+
+    Returns
+    -------
+    tokens : pandas.DataFrame
+        :func:`token_windows` of the run's tokenizer (the ConvStem counts as patches of 16 pixels, stride 16).
+    weights : ndarray, shape (layers, heads, N_tokens)
+        The attention probability from the CLS token to each patch token (a uniform head holds 1 / (N_tokens + 1)).
+
+    Raises
+    ------
+    ValueError
+        The run's network has no attention (the BiLSTM and the CNNs).
+    FileNotFoundError
+        The run has no ``best.pt``.
+    """
+    model, ckpt = runs.load_model(run_dir)
+    config = ckpt["model_config"]
+    if not hasattr(model, "attention_maps"):
+        raise ValueError(f"{config['name']!r} has no attention layers; choose a transformer or hybrid run")
+    convstem = config.get("tokenizer") == "convstem"
+    tokens = token_windows(wave, 16 if convstem else config["patch_size"], 16 if convstem else config.get("stride"))
+    maps = model.attention_maps(torch.from_numpy(np.ascontiguousarray(flux, dtype=np.float32)))
+    weights = torch.stack([m[:, :, 0, 1:].mean(dim=0) for m in maps]).numpy()  # (layers, heads, N_tokens)
+    return tokens, weights

@@ -395,7 +395,8 @@ def tokenizer_stability(profile: str, plan: BenchmarkPlan | None = None, dataset
     """Table 15: Conv1D against sliding-window (unfold + Linear) tokenization of SpecViT over the plan's seeds.
 
     A run counts as finished when its loss stayed finite and its best validation R^2 exceeds ``min_val_r2``
-    (the paper's failed SW runs collapsed to a constant prediction, R^2 ~ 0).
+    (the paper's failed SW runs collapsed to a constant prediction, R^2 ~ 0); a run that trained to its end
+    without reaching it reads ``status="collapsed"``, so that the per-run table and the summary agree.
 
     Parameters
     ----------
@@ -413,7 +414,8 @@ def tokenizer_stability(profile: str, plan: BenchmarkPlan | None = None, dataset
     Returns
     -------
     runs : pandas.DataFrame
-        One row per run: as :func:`train_runs`, plus ``tokenizer``, ``seed``, ``best_val_r2`` and ``finished``.
+        One row per run: as :func:`train_runs` with ``status`` "finished", "collapsed" or "diverged", plus
+        ``tokenizer``, ``seed``, ``best_val_r2`` and ``finished`` (``status == "finished"``).
     summary : pandas.DataFrame
         Index ``tokenizer``; ``runs``, ``finished``, ``best_val_r2``, ``test_r2_mean``, ``test_r2_std`` and
         ``success_rate``.
@@ -433,7 +435,9 @@ def tokenizer_stability(profile: str, plan: BenchmarkPlan | None = None, dataset
     runs["tokenizer"] = ["Conv1D" if c.arch == "specvit" else "sliding window" for c in configs.values()]
     runs["seed"] = [c.seed for c in configs.values()]
     runs["best_val_r2"] = runs.run_dir.map(best_val_r2)
-    runs["finished"] = (runs.status == "finished") & (runs.best_val_r2 > min_val_r2)
+    collapsed = (runs.status == "finished") & ~(runs.best_val_r2 > min_val_r2)
+    runs["status"] = runs.status.mask(collapsed, "collapsed")
+    runs["finished"] = runs.status == "finished"
     summary = runs.groupby("tokenizer", sort=False).agg(
         runs=("finished", "size"), finished=("finished", "sum"), best_val_r2=("best_val_r2", "max"),
         test_r2_mean=("r2", "mean"), test_r2_std=("r2", "std"))

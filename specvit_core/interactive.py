@@ -1,10 +1,13 @@
-"""Interactive figures of the book (plotly): the SNR explorer, the spectrum explorer and the stellar-type chart.
+"""Interactive figures of the book (plotly): the SNR explorer, the spectrum explorer and the stellar-type chart
+(chapter 01), the tokenization visualizer (chapter 02), the attention explorer and the results dashboard (chapter 05).
 
 Every number drawn comes from the package: templates from a :class:`~specvit_core.spectra.templates.TemplateGrid`,
 noise from the photon chain of :mod:`specvit_core.noise`, stellar types from the thresholds of
-:mod:`specvit_core.metrics`, labels from a dataset split. Only the laboratory positions of the gravity-sensitive
-lines (:data:`GRAVITY_LINES`, air wavelengths) are typed in, as facts; the Paschen positions are those the synthesis
-uses (:func:`specvit_core.spectra.synthesis.paschen_lines`).
+:mod:`specvit_core.metrics`, labels from a dataset split, patches from
+:func:`specvit_core.attention.token_windows`, attention from the runs (:mod:`specvit_core.attention`) and results
+from the tables of :mod:`specvit_core.tables`. Only the laboratory positions of the gravity-sensitive lines
+(:data:`GRAVITY_LINES`, air wavelengths) are typed in, as facts; the Paschen positions are those the synthesis uses
+(:func:`specvit_core.spectra.synthesis.paschen_lines`).
 
 The book shows a figure with :func:`show`: an HTML fragment without plotly.js, which the book loads once from its
 own ``_static/plotly.min.js`` (copied from the installed ``plotly`` package by :mod:`specvit_core.book`), so that the
@@ -155,14 +158,28 @@ def snr_explorer(grid, labels, mags=SNR_MAGS, seed: int = 0) -> go.Figure:
     return fig
 
 
-def _line_markers(fig: go.Figure, lines: pd.DataFrame, label_y: tuple[float, float]) -> None:
-    """Dotted vertical lines at ``lines.wave``, named above the continuum (metals) or below the spectra (Paschen)."""
+def _line_markers(fig: go.Figure, lines: pd.DataFrame, label_y: tuple[float, float], label_row: int | None = None
+                  ) -> None:
+    """Dotted vertical lines at ``lines.wave`` (across every subplot), named above the continuum (metals) or below
+    the spectra (Paschen) at ``label_y`` (Paschen, metals) in the data coordinates of subplot ``label_row``."""
+    where = dict(row=label_row, col=1) if label_row else {}
     for row in lines.itertuples():
         hydrogen = row.species == "H I"
         color = "#9467bd" if hydrogen else "#333333"
         fig.add_vline(x=row.wave, line=dict(width=0.8, dash="dot", color=color))
         fig.add_annotation(x=row.wave, y=label_y[0] if hydrogen else label_y[1], text=row.name, textangle=-90,
-                           showarrow=False, xanchor="right", yanchor="bottom", font=dict(size=9, color=color))
+                           showarrow=False, xanchor="right", yanchor="bottom", font=dict(size=9, color=color),
+                           **where)
+
+
+def _zoom_menu(lines: pd.DataFrame, xaxes=("xaxis",)) -> dict:
+    """Buttons above a figure: the whole window, and a zoom on each species' lines (+-25 A) on the ``xaxes``."""
+    zooms = [dict(label="whole window", method="relayout", args=[{f"{a}.autorange": True for a in xaxes}])]
+    for species, group in lines.groupby("species", sort=False):
+        lo, hi = group.wave.min() - 25.0, group.wave.max() + 25.0
+        zooms.append(dict(label=species, method="relayout", args=[{f"{a}.range": [lo, hi] for a in xaxes}]))
+    return dict(type="buttons", direction="right", buttons=zooms, x=0, y=1.02, xanchor="left", yanchor="bottom",
+                showactive=True, font=dict(size=11))
 
 
 def spectrum_explorer(grid, teff: float, mh: float, loggs=(1.5, 3.5, 4.5)) -> go.Figure:
@@ -203,10 +220,6 @@ def spectrum_explorer(grid, teff: float, mh: float, loggs=(1.5, 3.5, 4.5)) -> go
     low, top = float(normalized.min()), 1.0
     label_room = 0.25 * (top - low)  # a strip above the continuum and one below the deepest line for the names
     _line_markers(fig, lines, label_y=(low - label_room, top + 0.02))
-    zooms = [dict(label="whole window", method="relayout", args=[{"xaxis.autorange": True}])]
-    for species, group in lines.groupby("species", sort=False):
-        lo, hi = group.wave.min() - 25.0, group.wave.max() + 25.0
-        zooms.append(dict(label=species, method="relayout", args=[{"xaxis.range": [lo, hi]}]))
     fig.update_layout(
         title=dict(text=f"T_eff = {teff:g} K, [M/H] = {mh:g}: {len(loggs)} surface gravities", font=dict(size=14),
                    y=0.98, yanchor="top"),
@@ -214,8 +227,7 @@ def spectrum_explorer(grid, teff: float, mh: float, loggs=(1.5, 3.5, 4.5)) -> go
         xaxis=dict(title="wavelength [A] (air)"),
         yaxis=dict(title="flux / continuum", range=[low - label_room - 0.02, top + label_room]),
         legend=dict(orientation="h", x=0, y=-0.15, yanchor="top"),
-        updatemenus=[dict(type="buttons", direction="right", buttons=zooms, x=0, y=1.02, xanchor="left",
-                          yanchor="bottom", showactive=True, font=dict(size=11))])
+        updatemenus=[_zoom_menu(lines)])
     return fig
 
 
@@ -267,6 +279,239 @@ def stellar_type_chart(params: pd.DataFrame, title: str = "Stellar types of the 
                       margin=dict(l=60, r=20, t=50, b=50), legend=dict(title="stellar type"),
                       xaxis=dict(title="T_eff [K]", autorange="reversed"),
                       yaxis=dict(title="log g [dex]", autorange="reversed"))
+    return fig
+
+
+def _hover_rows(template: str, table: pd.DataFrame) -> list[str]:
+    """One hover text per row of ``table``: ``template.format(**row)``."""
+    return [template.format(**row) for row in table.to_dict("records")]
+
+
+def tokenization_visualizer(wave, flux, tokens: pd.DataFrame, attention=None, title: str = "") -> go.Figure:
+    """The patches a tokenizer cuts a spectrum into, drawn as bands over it; hover gives a patch's range.
+
+    Parameters
+    ----------
+    wave, flux : ndarray, shape (L,)
+        The spectrum: wavelengths (Angstrom) and flux.
+    tokens : pandas.DataFrame
+        :func:`specvit_core.attention.token_windows` of the tokenizer (``token``, ``pixel_start``, ``pixel_end``,
+        ``wave_start``, ``wave_end``, ``wave_center``).
+    attention : array_like, shape (N_tokens,), optional
+        A weight per patch (e.g. the ``attention`` of :func:`specvit_core.attention.cls_attention`): it colours the
+        bands and joins the hover text. Default: the bands alternate in two colours.
+    title : str
+        Prefix of the title (e.g. the spectrum's labels).
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        A bar trace with one band per patch (hover: patch number, wavelength range, pixels and the attention when
+        given), the spectrum, the lines of :func:`gravity_lines` and zoom buttons.
+
+    Raises
+    ------
+    ValueError
+        If ``wave`` and ``flux`` differ in length, or ``attention`` does not hold one value per patch.
+    """
+    wave, flux = np.asarray(wave, dtype=np.float32), np.asarray(flux, dtype=np.float32)
+    if wave.shape != flux.shape:
+        raise ValueError(f"wave {wave.shape} and flux {flux.shape} must have the same shape")
+    hover = "patch {number} of {n}<br>{wave_start:.1f}-{wave_end:.1f} A (pixels {pixel_start}-{pixel_end})"
+    bands = tokens.assign(number=tokens.token + 1, n=len(tokens))
+    if attention is None:
+        marker = dict(color=bands.token % 2, colorscale=[[0, "#9ecae1"], [1, "#fdae6b"]], showscale=False)
+    else:
+        attention = np.asarray(attention, dtype=float)
+        if attention.shape != (len(tokens),):
+            raise ValueError(f"attention holds {attention.size} values for {len(tokens)} patches")
+        bands = bands.assign(attention=attention)
+        hover += "<br>CLS attention {attention:.3f}"
+        marker = dict(color=attention, colorscale="Viridis", cmin=0.0, cmax=float(attention.max()), showscale=True,
+                      colorbar=dict(title="CLS attention", thickness=12))
+    top = float(np.percentile(flux, 99.5))
+    width = tokens.wave_end - tokens.wave_start + float(np.median(np.diff(wave)))
+    fig = go.Figure(go.Bar(x=tokens.wave_center.astype(np.float32), y=np.full(len(tokens), 1.3 * top, np.float32),
+                           width=width.astype(np.float32), marker=dict(line_width=0, **marker), opacity=0.45,
+                           hovertext=_hover_rows(hover, bands), hovertemplate="%{hovertext}<extra></extra>",
+                           name="patches"))
+    fig.add_trace(go.Scatter(x=wave, y=flux, mode="lines", line=dict(width=0.8, color="#222222"),
+                             hoverinfo="skip", name="spectrum"))
+    lines = gravity_lines(float(wave[0]), float(wave[-1]))
+    _line_markers(fig, lines, label_y=(0.02 * top, 1.02 * top))
+    size = int(tokens.pixel_end[0] - tokens.pixel_start[0] + 1)
+    fig.update_layout(
+        title=dict(text=f"{title}{len(tokens)} patches of {size} pixels", font=dict(size=14), y=0.98,
+                   yanchor="top"),
+        height=480, margin=dict(l=60, r=20, t=100, b=50), showlegend=False, bargap=0,
+        xaxis=dict(title="wavelength [A] (air)"), yaxis=dict(title="flux / median", range=[0, 1.3 * top]),
+        updatemenus=[_zoom_menu(lines)])
+    return fig
+
+
+def attention_explorer(tokens: pd.DataFrame, weights, wave, flux, model: str = "") -> go.Figure:
+    """A slider over encoder layers: each head's CLS attention along the wavelength as a heat map, under a spectrum.
+
+    Parameters
+    ----------
+    tokens : pandas.DataFrame
+        The tokens (``wave_center``), as returned with ``weights`` by
+        :func:`specvit_core.attention.cls_attention_by_layer`.
+    weights : array_like, shape (layers, heads, N_tokens)
+        CLS-to-patch attention probabilities per layer and head.
+    wave, flux : ndarray, shape (L,)
+        An example spectrum drawn above the heat map.
+    model : str
+        The run's name, for the title.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Two rows sharing the wavelength axis: the spectrum, then one heat map per layer (one visible at a time, in
+        units of a uniform attention 1 / (N_tokens + 1)); a slider step per layer, the lines of :func:`gravity_lines`
+        through both rows and zoom buttons.
+
+    Raises
+    ------
+    ValueError
+        If ``weights`` is not (layers, heads, N_tokens) with one column per token.
+    """
+    from plotly.subplots import make_subplots
+
+    weights = np.asarray(weights, dtype=float)
+    if weights.ndim != 3 or weights.shape[2] != len(tokens):
+        raise ValueError(f"weights must be (layers, heads, {len(tokens)} tokens); got shape {weights.shape}")
+    n_layers, n_heads, n = weights.shape
+    relative = (weights * (n + 1)).astype(np.float32)
+    wave, flux = np.asarray(wave, dtype=np.float32), np.asarray(flux, dtype=np.float32)
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.4, 0.6], vertical_spacing=0.04)
+    fig.add_trace(go.Scatter(x=wave, y=flux, mode="lines", line=dict(width=0.7, color="#222222"),
+                             hoverinfo="skip", name="spectrum"), row=1, col=1)
+    heads = [f"head {h + 1}" for h in range(n_heads)]
+    for layer in range(n_layers):
+        fig.add_trace(go.Heatmap(x=tokens.wave_center.astype(np.float32), y=heads, z=relative[layer],
+                                 coloraxis="coloraxis", visible=layer == 0, name=f"layer {layer + 1}",
+                                 hovertemplate=f"layer {layer + 1}, %{{y}}<br>token at %{{x:.1f}} A<br>"
+                                               "%{z:.2f} x uniform<extra></extra>"), row=2, col=1)
+    top = float(np.percentile(flux, 99.5))
+    lines = gravity_lines(float(wave[0]), float(wave[-1]))
+    _line_markers(fig, lines, label_y=(0.02 * top, 1.02 * top), label_row=1)
+    titles = [f"{model} CLS attention, layer {k + 1} of {n_layers}" for k in range(n_layers)]
+    steps = [dict(method="update", label=str(k + 1),
+                  args=[{"visible": [True] + [j == k for j in range(n_layers)]}, {"title.text": titles[k]}])
+             for k in range(n_layers)]
+    fig.update_layout(
+        title=dict(text=titles[0], font=dict(size=14), y=0.98, yanchor="top"), height=600,
+        margin=dict(l=60, r=20, t=100, b=40), showlegend=False,
+        coloraxis=dict(colorscale="Viridis", cmin=0.0, cmax=float(relative.max()),
+                       colorbar=dict(title="x uniform", thickness=12, len=0.55, y=0.3)),
+        yaxis=dict(title="flux / median", range=[0, 1.3 * top]), xaxis2=dict(title="wavelength [A] (air)"),
+        updatemenus=[_zoom_menu(lines, xaxes=("xaxis", "xaxis2"))],
+        sliders=[dict(active=0, steps=steps, pad=dict(t=40, l=10, r=40), currentvalue=dict(prefix="layer: "))])
+    return fig
+
+
+#: What each tab of :func:`results_dashboard` sets in the layout unless it says otherwise.
+_TAB_LAYOUT = {"xaxis.type": "linear", "yaxis.type": "linear", "xaxis.autorange": True, "yaxis.autorange": True,
+               "barmode": "group"}
+
+
+def _r2_tab(table: pd.DataFrame) -> tuple[list, dict]:
+    """Horizontal R^2 bars with their bootstrap intervals, one trace (colour) per family, best first in each."""
+    traces = []
+    for family, rows in table.groupby("family", sort=False, observed=True):
+        traces.append(go.Bar(
+            x=rows.r2, y=rows.index, orientation="h", name=str(family), offsetgroup="r2",
+            error_x=dict(type="data", array=rows.r2_high - rows.r2, arrayminus=rows.r2 - rows.r2_low),
+            customdata=rows[["r2_low", "r2_high"]].to_numpy(),
+            hovertemplate="%{y}: R2 %{x:.3f} [%{customdata[0]:.3f}, %{customdata[1]:.3f}]<extra>"
+                          f"{family}</extra>"))
+    layout = {"yaxis.type": "category", "yaxis.autorange": "reversed", "xaxis.title.text": "test R2 (log g)",
+              "yaxis.title.text": "", "title.text": "R2 with bootstrap 95% intervals, grouped by family"}
+    return traces, layout
+
+
+def _scaling_tab(scaling: pd.DataFrame) -> tuple[list, dict]:
+    """Test R^2 against the training-set size, one line per model (dashed for the baselines)."""
+    traces = [go.Scatter(x=rows.n_train, y=rows.r2, mode="lines+markers", name=str(model),
+                         line=dict(dash="dash" if model in ("lightgbm", "ridge") else "solid"),
+                         hovertemplate=f"{model}<br>N = %{{x}}: R2 %{{y:.3f}}<extra></extra>")
+              for model, rows in scaling.sort_values("n_train").groupby("model", sort=False)]
+    layout = {"xaxis.type": "log", "xaxis.title.text": "training spectra N", "yaxis.title.text": "test R2",
+              "title.text": "R2 against the training-set size"}
+    return traces, layout
+
+
+def _type_mae_tab(type_mae: pd.DataFrame) -> tuple[list, dict]:
+    """MAE per stellar type (rows of ``type_mae``), grouped bars, one trace per model (column)."""
+    traces = [go.Bar(x=type_mae.index, y=type_mae[model], name=str(model),
+                     hovertemplate=f"{model}<br>%{{x}}: MAE %{{y:.3f}} dex<extra></extra>")
+              for model in type_mae.columns]
+    layout = {"xaxis.type": "category", "xaxis.title.text": "stellar type", "yaxis.title.text": "MAE [dex]",
+              "title.text": "MAE by stellar type"}
+    return traces, layout
+
+
+def _predictions_tab(predictions: dict) -> tuple[list, dict]:
+    """Predicted against true log g, one marker trace per model, and the 1:1 line."""
+    traces = [go.Scatter(x=p.true, y=p.pred, mode="markers", name=str(name), marker=dict(size=4, opacity=0.5),
+                         hovertemplate=f"{name}<br>true %{{x:.2f}}, predicted %{{y:.2f}}<extra></extra>")
+              for name, p in predictions.items()]
+    values = np.concatenate([np.r_[p.true, p.pred] for p in predictions.values()])
+    lo, hi = float(values.min()), float(values.max())
+    traces.append(go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="1:1", hoverinfo="skip",
+                             line=dict(dash="dash", color="#333333", width=1)))
+    layout = {"xaxis.title.text": "true log g", "yaxis.title.text": "predicted log g",
+              "title.text": "Predicted against true log g"}
+    return traces, layout
+
+
+def results_dashboard(table: pd.DataFrame, scaling: pd.DataFrame | None = None, type_mae: pd.DataFrame | None = None,
+                      predictions: dict | None = None) -> go.Figure:
+    """The benchmark's results in one figure with a button per view; views without data are left out.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        :func:`specvit_core.tables.comparison_table` (index the models; ``family``, ``r2``, ``r2_low``,
+        ``r2_high``).
+    scaling : pandas.DataFrame, optional
+        :func:`specvit_core.benchmark.scaling_runs` (``model``, ``n_train``, ``r2``).
+    type_mae : pandas.DataFrame, optional
+        :func:`specvit_core.tables.stellar_type_mae` (rows the stellar types, one column per model).
+    predictions : dict of str -> pandas.DataFrame, optional
+        Model name -> :func:`specvit_core.runs.read_predictions` (``true``, ``pred``).
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        The traces of every view, those of the first visible; buttons (``updatemenus``) labelled "R2 by
+        architecture", "R2 against N", "MAE by stellar type" and "predicted vs true" for the views whose data are
+        given and not empty, each showing its traces and setting its axes and title.
+
+    Raises
+    ------
+    ValueError
+        If ``table`` is empty.
+    """
+    if table.empty:
+        raise ValueError("the comparison table is empty: no run to show")
+    views = [("R2 by architecture", _r2_tab, table), ("R2 against N", _scaling_tab, scaling),
+             ("MAE by stellar type", _type_mae_tab, type_mae), ("predicted vs true", _predictions_tab, predictions)]
+    tabs = [(label, *build(data)) for label, build, data in views if data is not None and len(data)]
+    owner = np.concatenate([np.full(len(traces), k) for k, (_, traces, _) in enumerate(tabs)])
+    fig = go.Figure([trace for _, traces, _ in tabs for trace in traces])
+    for trace, k in zip(fig.data, owner):
+        trace.visible = bool(k == 0)
+    buttons = [dict(label=label, method="update",
+                    args=[{"visible": (owner == k).tolist()}, {**_TAB_LAYOUT, **layout}])
+               for k, (label, _, layout) in enumerate(tabs)]
+    fig.update_layout(height=520, margin=dict(l=110, r=20, t=100, b=50), legend=dict(title="model / family"),
+                      title=dict(font=dict(size=14), y=0.98, yanchor="top"),
+                      updatemenus=[dict(type="buttons", direction="right", buttons=buttons, x=0, y=1.02,
+                                        xanchor="left", yanchor="bottom", showactive=True, active=0,
+                                        font=dict(size=11))])
+    fig.plotly_relayout(buttons[0]["args"][1])  # the first view's axes and title
     return fig
 
 

@@ -14,6 +14,7 @@ import torch
 from . import runs
 from .data import FIXED_NOISE_SEED, fixed_noisy, read_split
 from .metrics import bootstrap_ci, metrics_by_stellar_type, paired_bootstrap, regression_metrics
+from .report import rounded
 from .train import resolve_device
 
 #: The order of the families in the tables (the paper's Table 3): networks, then the baselines.
@@ -216,10 +217,13 @@ def formatted_comparison(table: pd.DataFrame) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Same index; string columns family, parameters, n test, r2, mae, sigma_robust.
+        Same index; string columns family, parameters, n test, r2, mae, sigma_robust; a number that rounds to zero
+        reads 0.000, never -0.000.
     """
+    shown = rounded(table, 3)
+
     def with_interval(metric: str) -> pd.Series:
-        return table.apply(lambda r: f"{r[metric]:.3f} [{r[metric + '_low']:.3f}, {r[metric + '_high']:.3f}]", axis=1)
+        return shown.apply(lambda r: f"{r[metric]:.3f} [{r[metric + '_low']:.3f}, {r[metric + '_high']:.3f}]", axis=1)
 
     params = table.params.map(lambda p: "" if pd.isna(p) else f"{p / 1e6:.2f}M")
     return pd.DataFrame({"family": table.family, "parameters": params, "n test": table.n,

@@ -61,6 +61,16 @@ def test_comparison_table_groups_families_and_brackets_each_metric(smoke_home):
     assert np.isnan(table.loc["ridge", "params"])
 
 
+def test_formatted_comparison_never_prints_negative_zero():
+    table = pd.DataFrame({"family": ["transformer"], "params": [30_000], "n": [256], "r2": [-0.0049],
+                          "r2_low": [-0.034], "r2_high": [-0.0004], "mae": [1.011], "mae_low": [0.942],
+                          "mae_high": [1.077], "sigma_robust": [1.52], "sigma_robust_low": [1.34],
+                          "sigma_robust_high": [1.76]}, index=pd.Index(["specvit"], name="model"))
+    shown = tables.formatted_comparison(table)
+    assert shown.loc["specvit", "r2"] == "-0.005 [-0.034, 0.000]" and "-0.000" not in shown.to_string()
+    assert shown.loc["specvit", "parameters"] == "0.03M" and shown.loc["specvit", "mae"] == "1.011 [0.942, 1.077]"
+
+
 def _fake_run(folder, true, pred, arch="ridge"):
     """A run folder written through specvit_core.runs, with given predictions (the test split's labels)."""
     runs.start_run(folder, {"arch": arch, "family": "linear"}, fresh=True)
@@ -131,6 +141,12 @@ def test_tokenizer_stability_counts_collapsed_runs_as_failed(smoke_home, tiny_da
     strict, strict_summary = benchmark.tokenizer_stability("smoke", PLAN, tiny_dataset, min_val_r2=1.0,
                                                            progress=False)
     assert not strict.finished.any() and (strict_summary.success_rate == 0).all()  # R^2 > 1 is impossible
+    assert (strict.status == "collapsed").all()  # the per-run table says what the summary counts
+    loose, loose_summary = benchmark.tokenizer_stability("smoke", PLAN, tiny_dataset, min_val_r2=-np.inf,
+                                                         progress=False)
+    assert (loose.status == "finished").all() and (loose_summary.finished == loose_summary.runs).all()
+    for table in (per_run, strict, loose):
+        assert (table.finished == (table.status == "finished")).all()
 
 
 def test_diverged_run_is_a_row_not_an_exception(smoke_home, tiny_dataset):

@@ -18,8 +18,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 HTML = ROOT / "_build" / "html"
 CHAPTER_01 = HTML / "chapters" / "01_simulation.html"
+CHAPTER_02 = HTML / "chapters" / "02_architectures.html"
+CHAPTER_05 = HTML / "chapters" / "05_benchmark.html"
 SCREENSHOTS = ROOT / "_build" / "screenshots"
 REQUIRED = os.environ.get("SPECVIT_BROWSER_TESTS") == "1"
+LOCAL = ("file://", "data:", "blob:", "about:")  # nothing of these leaves the machine
 #: Records uncaught errors, failed resource loads and console.error calls from the first line of every document.
 ERROR_RECORDER = """
 window.__specvit_errors = [];
@@ -106,21 +109,68 @@ class PageRecord:
         recorded = self.driver.execute_script("return window.__specvit_errors || [];")
         return [e["message"] for e in self.console if e["level"] == "SEVERE"] + list(recorded)
 
+    def check(self, what: str) -> None:
+        """Assert, after draining the logs, that the page logged no error (``what="console"``), or that it loaded
+        plotly.js and requested nothing that would leave the machine (``what="network"``)."""
+        self.drain()
+        if what == "console":
+            assert not self.errors(), self.errors()
+        else:
+            assert self.requests, "no request recorded: the performance log is not working"
+            assert any(u.endswith("plotly.min.js") or "/plotly.min.js?" in u for u in self.requests)
+            remote = sorted({u for u in self.requests if not u.startswith(LOCAL)})
+            assert not remote, f"requests that would leave the machine: {remote}"
 
-@pytest.fixture(scope="session")
-def chapter_01(driver, book_html) -> PageRecord:
-    """Chapter 01 opened from file://, once every plotly figure on it has drawn."""
+
+def open_chapter(driver, page: Path) -> PageRecord:
+    """Open a chapter of the built book from file:// and wait until every plotly figure on it has drawn.
+
+    The logs of earlier pages are discarded first, so that the returned record holds this page's requests and
+    console only.
+    """
     from selenium.common.exceptions import TimeoutException
     from selenium.webdriver.support.ui import WebDriverWait
 
+    if not page.is_file():
+        missing(f"{page.relative_to(ROOT)} is not in the built book: build it with `specvit book --profile smoke`")
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    driver.get(CHAPTER_01.as_uri())
-    expected = CHAPTER_01.read_text().count('class="plotly-graph-div"')
+    PageRecord(driver).drain()
+    driver.get(page.as_uri())
+    expected = page.read_text().count('class="plotly-graph-div"')
     drawn = ("return document.readyState === 'complete' ? Array.from(document.querySelectorAll('.js-plotly-plot'))"
              ".filter(function (e) { return e.querySelector('svg.main-svg'); }).length : -1;")
     try:
         WebDriverWait(driver, 30).until(lambda d: d.execute_script(drawn) >= expected)
     except TimeoutException:
-        pytest.fail(f"{driver.execute_script(drawn)} of the {expected} plotly figures of chapter 01 drew within 30 s; "
-                    f"page errors: {PageRecord(driver).drain().errors()}", pytrace=False)
+        pytest.fail(f"{driver.execute_script(drawn)} of the {expected} plotly figures of {page.name} drew within "
+                    f"30 s; page errors: {PageRecord(driver).drain().errors()}", pytrace=False)
     return PageRecord(driver).drain()
+
+
+_OPENED: dict = {}  # page -> its PageRecord, while the browser stays on it
+
+
+def on_page(driver, page: Path) -> PageRecord:
+    """The record of ``page``, opened (:func:`open_chapter`) unless the browser is on it already."""
+    if page not in _OPENED or driver.current_url != page.as_uri():
+        _OPENED.clear()
+        _OPENED[page] = open_chapter(driver, page)
+    return _OPENED[page]
+
+
+@pytest.fixture
+def chapter_01(driver, book_html) -> PageRecord:
+    """Chapter 01 opened from file://, once every plotly figure on it has drawn."""
+    return on_page(driver, CHAPTER_01)
+
+
+@pytest.fixture
+def chapter_02(driver, book_html) -> PageRecord:
+    """Chapter 02 (the tokenization visualizer) opened from file://, once its figure has drawn."""
+    return on_page(driver, CHAPTER_02)
+
+
+@pytest.fixture
+def chapter_05(driver, book_html) -> PageRecord:
+    """Chapter 05 (the attention explorer and the results dashboard) opened from file://, once they have drawn."""
+    return on_page(driver, CHAPTER_05)
