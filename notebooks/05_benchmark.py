@@ -90,6 +90,8 @@ best = networks.r2.idxmax()
 glue("best_model", best, display=False)
 glue("best_r2", rounded(table.loc[best, "r2"]), display=False)
 glue("reference_r2", rounded(table.loc[reference, "r2"]), display=False)
+glue("best_mae", rounded(table.loc[best, "mae"]), display=False)
+glue("best_sigma_robust", rounded(table.loc[best, "sigma_robust"]), display=False)
 glue("n_networks", len(networks), display=False)
 
 # %% [markdown]

@@ -41,6 +41,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
+from myst_nb import glue
 
 from specvit_core import fisher, metrics, noise, paper, runs
 from specvit_core.report import best_network, profile_banner, rounded
@@ -151,6 +152,9 @@ table13 = table.set_index("mag").join(model_r2, how="left")
 if best is not None:
     table13["gap (ceiling - best network)"] = table13.r2_max_median - table13[f"r2 best network ({best})"]
 display(rounded(table13))
+glue("ceiling_gap", rounded(table13.loc[map_mag, "gap (ceiling - best network)"]) if best else float("nan"),
+     display=False)
+glue("ceiling_mag", map_mag, display=False)
 
 # %% [markdown]
 # ## 6.4 Figure 1 (right): R² against SNR

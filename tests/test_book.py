@@ -127,19 +127,22 @@ def test_a_built_book_shows_the_headline_of_its_chapters_and_launches_the_notebo
     for name in ("intro.md", "references.bib"):
         shutil.copy(ROOT / "book" / name, tmp_path / "book")
     (tmp_path / "book" / "_toc.yml").write_text("format: jb-book\nroot: intro\nchapters:\n"
-                                                "  - file: chapters/05_benchmark\n")
+                                                "  - file: chapters/05_benchmark\n  - file: chapters/06_fisher\n")
     (tmp_path / "book" / "chapters").mkdir()
     chapter = tmp_path / "book" / "chapters" / "05_benchmark.ipynb"
     values = dict(best_model="bilstm", best_r2=0.61234, reference_r2=0.50123, delta_r2=0.11111, delta_r2_low=0.05,
-                  delta_r2_high=0.17, p_value=0.004)
-    assert {key for _, key in PASTES} <= set(values)
+                  delta_r2_high=0.17, p_value=0.004, best_mae=0.4321, best_sigma_robust=0.3987)
+    fisher = dict(ceiling_gap=0.2468, ceiling_mag=22.0)
+    assert set(PASTES) == {("05_benchmark", key) for key in values} | {("06_fisher", key) for key in fisher}
     _executed_chapter(chapter, values, "smoke")
+    _executed_chapter(chapter.with_name("06_fisher.ipynb"), fisher, "smoke")
     index = build_book("smoke", root=tmp_path, execute=False, strict=True)
 
     intro = _text(index.with_name("intro.html"))
     assert "profile smoke" in intro and "the smoke profile's results" in intro and "not the paper's" in intro
     assert "bilstm" in intro and "0.612" in intro and "0.501" in intro
-    assert "0.111 ( 0.050 to 0.170 , p = 0.004 )" in intro
+    assert "0.111 ( 0.050 to 0.170 , p = 0.004 )" in intro and "0.432" in intro and "0.399" in intro
+    assert "i = 22 minus" in intro and "0.247" in intro
     assert all(value in intro for value in paper_headline().values())
 
     page = index.with_name("chapters") / "05_benchmark.html"
