@@ -5,7 +5,7 @@
 
 Each setting is ``LR_SCALE:WARMUP_EPOCHS``: the peak learning rate over Table 1's value for the family, and the
 epochs of linear warm-up before the cosine decay (``1:0`` is the paper's schedule). Every run trains on the
-profile's dataset (made when missing) into ``runs/<profile>/schedule_study/<arch>_lr<scale>_w<warmup>/`` and is
+profile's dataset (made when missing) into ``runs/<profile>/schedule_study/<arch>_lr<scale>_w<warmup>[_p<patience>]/`` and is
 reused when it exists; the script prints validation R^2 per epoch and the test metrics of the best checkpoint.
 """
 import argparse
@@ -32,14 +32,18 @@ def main():
     parser.add_argument("--settings", nargs="+", type=setting, default=[(1.0, 0.0), (3.0, 1.0), (10.0, 1.0)],
                         help="LR_SCALE:WARMUP_EPOCHS pairs (default: 1:0 3:1 10:1)")
     parser.add_argument("--epochs", type=int, default=None, help="epochs (default: the profile's)")
+    parser.add_argument("--patience", type=int, default=None,
+                        help="early-stopping patience (default: the profile's; set it to the epochs to see the whole "
+                             "schedule)")
     args = parser.parse_args()
     dataset_dir = ensure_dataset(args.profile)
     configs = {}
     for arch in args.archs:
         table1_lr = FAMILY_DEFAULTS[build_model(arch, "smoke").config["family"]]["lr"]
         for scale, warmup in args.settings:
-            configs[f"{arch}_lr{scale:g}_w{warmup:g}"] = TrainConfig(
-                arch=arch, profile=args.profile, lr=table1_lr * scale, warmup_epochs=warmup, epochs=args.epochs)
+            name = f"{arch}_lr{scale:g}_w{warmup:g}" + (f"_p{args.patience}" if args.patience else "")
+            configs[name] = TrainConfig(arch=arch, profile=args.profile, lr=table1_lr * scale, warmup_epochs=warmup,
+                                        epochs=args.epochs, patience=args.patience)
     metrics = train_runs(configs, dataset_dir, args.profile, root=runs_dir(args.profile) / "schedule_study")
     curves = pd.DataFrame({name: pd.read_csv(f"{row.run_dir}/history.csv").set_index("epoch").val_r2
                            for name, row in metrics.iterrows()})

@@ -11,7 +11,6 @@ from .fisher import LOGG, ceiling_axes, normalized_jacobian, normalized_sigma
 from .models.blocks import n_tokens
 
 
-@torch.no_grad()
 def cls_attention(run_dir, flux: np.ndarray, wave: np.ndarray) -> pd.DataFrame:
     """CLS-to-patch attention of a transformer or hybrid run, averaged over layers, heads and spectra.
 
@@ -37,18 +36,9 @@ def cls_attention(run_dir, flux: np.ndarray, wave: np.ndarray) -> pd.DataFrame:
     FileNotFoundError
         The run has no ``best.pt``.
     """
-    model, ckpt = runs.load_model(run_dir)
-    config = ckpt["model_config"]
-    if not hasattr(model, "attention_maps"):
-        raise ValueError(f"{config['name']!r} has no attention layers; choose a transformer or hybrid run")
-    maps = model.attention_maps(torch.from_numpy(np.ascontiguousarray(flux, dtype=np.float32)))
-    weights = torch.stack([m[:, :, 0, 1:] for m in maps]).mean(dim=(0, 1, 2)).numpy()  # (N_tokens,)
-    patch = 16 if config.get("tokenizer") == "convstem" else config["patch_size"]
-    stride = 16 if config.get("tokenizer") == "convstem" else (config.get("stride") or patch)
-    start = np.arange(len(weights)) * stride
-    end = np.minimum(start + patch, len(wave)) - 1
-    return pd.DataFrame(dict(wave_start=wave[start], wave_end=wave[end], wave_center=0.5 * (wave[start] + wave[end]),
-                             attention=weights / weights.max()))
+    tokens, weights = cls_attention_by_layer(run_dir, flux, wave)
+    mean = weights.mean(axis=(0, 1))  # (N_tokens,): every layer and head counts once
+    return tokens[["wave_start", "wave_end", "wave_center"]].assign(attention=mean / mean.max())
 
 
 def logg_information_by_token(grid, attention: pd.DataFrame, mag: float = 21.5, stride: int = 2) -> np.ndarray:
