@@ -43,7 +43,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 from myst_nb import glue
 
-from specvit_core import fisher, metrics, noise, paper, runs
+from specvit_core import fisher, interactive, metrics, noise, paper, runs
 from specvit_core.report import best_network, profile_banner, rounded
 from specvit_core.simulate import SimulationConfig
 from specvit_core.spectra import load_grid
@@ -161,20 +161,33 @@ glue("ceiling_mag", map_mag, display=False)
 #
 # The ceiling as a band (10-90% of the grid) around its median, against the median SNR of each magnitude, with the
 # paper's 3D ceiling and, where runs exist, the models' test R² in SNR quintiles (the template fit's without model
-# mismatch, see section 6.3).
+# mismatch, see section 6.3). A model's quintiles are `interactive.snr_quantiles` (`metrics.metrics_by_quantile`
+# over the test set's SNR), drawn at each bin's geometric centre, here and in the interactive version below.
 
 # %%
+paper_points = {mag: (snr, paper.CEILING_3D[mag]) for mag, snr in paper.SNR_BY_MAG.items()}
 fig, ax = plt.subplots(figsize=(6.5, 4.2))
 ax.fill_between(table.snr, table.r2_max_p10, table.r2_max_p90, alpha=0.25, color="k", label="ceiling, 10-90% of grid")
 ax.plot(table.snr, table.r2_max_median, "k--", label="ceiling, median (this simulator)")
-ax.plot(list(paper.SNR_BY_MAG.values()), [paper.CEILING_3D[m] for m in paper.SNR_BY_MAG], "r*", ms=9,
-        label="paper, 3D median")
+ax.plot(*zip(*paper_points.values()), "r*", ms=9, label="paper, 3D median")
 for arch, p in predictions.items():
-    by_snr = metrics.metrics_by_quantile(p.true, p.pred, p.snr, n_bins=5)
-    ax.plot(np.sqrt(by_snr.lo * by_snr.hi)[:-1], by_snr.r2[:-1], "o-", label=arch)
+    by_snr = interactive.snr_quantiles(p)
+    ax.plot(by_snr.snr, by_snr.r2, "o-", label=arch)
 ax.set(xscale="log", xlabel="median per-pixel SNR", ylabel="R² (log g)", ylim=(-0.05, 1.02))
 ax.legend(fontsize=8)
 plt.tight_layout()
+
+# %% [markdown]
+# **Interactive: the results dashboard's R²-against-SNR view.** The figure above in plotly, for the HTML book (the
+# static one stays for the PDF). It belongs to the results dashboard but is kept in this chapter because the
+# ceiling is computed here; chapter 05's dashboard (section 5.15) has the other views. Hover over the band or the
+# dashed median for a magnitude's median SNR, median ceiling and 10-90% range of the grid, over a model's points for
+# the SNR range of its quintile, its R² and the number of test spectra in it; click a legend entry to hide or show
+# a model (double-click to show it alone).
+
+# %%
+r2_snr = interactive.r2_against_snr(table, predictions, paper_points)
+interactive.show(r2_snr, div_id="r2-against-snr")
 
 # %% [markdown]
 # ## 6.5 The ceiling across the HR plane, and the Schur decay factor
@@ -359,4 +372,5 @@ display(rounded(pd.Series({"SNR": snr_star[0], "sigma_CRLB [dex]": np.sqrt(crlb_
 # J.1 gives [M/H] as "14 nodes spanning -0.25 to +0.75", which cannot both hold on the BOSZ steps, and we use the
 # 14 nodes -2.5..+0.75 of the training labels; the paper does not say whether it normalizes the spectra before
 # differentiating, we do, as the networks see them. The Fisher matrix ignores the dependence of sigma on the labels
-# (J^T Σ⁻¹ J, eq. J.2). Code: `specvit_core/fisher.py`; tests: `tests/test_fisher.py`.
+# (J^T Σ⁻¹ J, eq. J.2). Code: `specvit_core/fisher.py`, `specvit_core/interactive.py` (the interactive
+# R²-against-SNR view); tests: `tests/test_fisher.py`, `tests/test_interactive.py`.

@@ -1,17 +1,19 @@
 """Interactive figures of the book (plotly): the SNR explorer, the spectrum explorer and the stellar-type chart
-(chapter 01), the tokenization visualizer (chapter 02), the attention explorer and the results dashboard (chapter 05).
+(chapter 01), the tokenization visualizer (chapter 02), the attention explorer and the results dashboard (chapter 05),
+and the dashboard's R^2-against-SNR view with the Fisher ceiling band (chapter 06, where the ceiling is computed).
 
 Every number drawn comes from the package: templates from a :class:`~specvit_core.spectra.templates.TemplateGrid`,
 noise from the photon chain of :mod:`specvit_core.noise`, stellar types from the thresholds of
 :mod:`specvit_core.metrics`, labels from a dataset split, patches from
 :func:`specvit_core.attention.token_windows`, attention from the runs (:mod:`specvit_core.attention`) and results
-from the tables of :mod:`specvit_core.tables`. Only the laboratory positions of the gravity-sensitive lines
-(:data:`GRAVITY_LINES`, air wavelengths) are typed in, as facts; the Paschen positions are those the synthesis uses
-(:func:`specvit_core.spectra.synthesis.paschen_lines`).
+from the tables of :mod:`specvit_core.tables`, the ceiling from :func:`specvit_core.fisher.ceiling_table`. Only the
+laboratory positions of the gravity-sensitive lines (:data:`GRAVITY_LINES`, air wavelengths) are typed in, as facts;
+the Paschen positions are those the synthesis uses (:func:`specvit_core.spectra.synthesis.paschen_lines`).
 
 The book shows a figure with :func:`show`: an HTML fragment without plotly.js, which the book loads once from its
 own ``_static/plotly.min.js`` (copied from the installed ``plotly`` package by :mod:`specvit_core.book`), so that the
 pages work offline from ``file://``. The matplotlib figures of the chapters stay the static versions (PDF).
+The look the figures share (title, ink colour) is set in one place, :func:`_title` and :data:`INK`.
 """
 from __future__ import annotations
 
@@ -21,11 +23,12 @@ import numpy as np
 import pandas as pd
 
 from . import noise
-from .metrics import DWARF_MIN_LOGG, GIANT_MAX_LOGG, STELLAR_TYPES, stellar_type
+from .metrics import DWARF_MIN_LOGG, GIANT_MAX_LOGG, STELLAR_TYPES, metrics_by_quantile, stellar_type
 from .spectra.synthesis import PASCHEN_UPPER, paschen_lines
 
 try:
     import plotly.graph_objects as go
+    from plotly.colors import qualitative
 except ModuleNotFoundError as err:  # plotly belongs to the `book` extra
     raise ModuleNotFoundError("specvit_core.interactive needs plotly: pip install -e '.[book]'") from err
 
@@ -41,7 +44,19 @@ GRAVITY_LINES = {
     "Mg I 8807": 8806.76,
 }
 TYPE_COLORS = {"giant": "#d62728", "subgiant": "#2ca02c", "dwarf": "#1f77b4"}
+#: Colour of what is not data of a model: clean spectra, metal lines, the 1:1 line, the Fisher ceiling.
+INK = "#333333"
+#: Colour of the paper's values drawn beside ours.
+PAPER_COLOR = "#d62728"
+#: Colours of the models: plotly's default ten, then ten more, so that the dozen runs of a benchmark differ.
+MODEL_COLORS = tuple(qualitative.Plotly + qualitative.Bold[:10])
 PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
+
+
+def _title(text: str | None = None, above_buttons: bool = False) -> dict:
+    """The figures' title (14 pt); pinned to the top when buttons or a menu sit between it and the plot."""
+    title = dict(text=text, font=dict(size=14))
+    return {**title, "y": 0.98, "yanchor": "top"} if above_buttons else title
 
 
 def gravity_lines(wave_min: float, wave_max: float) -> pd.DataFrame:
@@ -145,12 +160,12 @@ def snr_explorer(grid, labels, mags=SNR_MAGS, seed: int = 0) -> go.Figure:
                                 line=dict(width=0.6, color="#1f77b4"), hoverinfo="x+y")
                      for k, m in enumerate(obs["mag"])])
     fig.add_trace(go.Scatter(x=wave, y=obs["clean"][0].astype(np.float32), mode="lines", name="clean template",
-                             line=dict(width=1.2, color="#333333"), hoverinfo="skip"))
+                             line=dict(width=1.2, color=INK), hoverinfo="skip"))
     steps = [dict(method="update", label=f"{m:.1f} (SNR {s:.1f})",
                   args=[{"visible": [j == k for j in range(n)] + [True]}, {"title.text": titles[k]}])
              for k, (m, s) in enumerate(zip(obs["mag"], obs["snr"]))]
     fig.update_layout(
-        title=dict(text=titles[0], font=dict(size=14)), height=480, margin=dict(l=60, r=20, t=50, b=40),
+        title=_title(titles[0]), height=480, margin=dict(l=60, r=20, t=50, b=40),
         xaxis=dict(title="wavelength [A]"), yaxis=dict(title="flux / median", range=[0.0, 2.5]),
         showlegend=False,
         sliders=[dict(active=0, steps=steps, pad=dict(t=50, l=10, r=40), font=dict(size=10),
@@ -165,7 +180,7 @@ def _line_markers(fig: go.Figure, lines: pd.DataFrame, label_y: tuple[float, flo
     where = dict(row=label_row, col=1) if label_row else {}
     for row in lines.itertuples():
         hydrogen = row.species == "H I"
-        color = "#9467bd" if hydrogen else "#333333"
+        color = "#9467bd" if hydrogen else INK
         fig.add_vline(x=row.wave, line=dict(width=0.8, dash="dot", color=color))
         fig.add_annotation(x=row.wave, y=label_y[0] if hydrogen else label_y[1], text=row.name, textangle=-90,
                            showarrow=False, xanchor="right", yanchor="bottom", font=dict(size=9, color=color),
@@ -221,8 +236,7 @@ def spectrum_explorer(grid, teff: float, mh: float, loggs=(1.5, 3.5, 4.5)) -> go
     label_room = 0.25 * (top - low)  # a strip above the continuum and one below the deepest line for the names
     _line_markers(fig, lines, label_y=(low - label_room, top + 0.02))
     fig.update_layout(
-        title=dict(text=f"T_eff = {teff:g} K, [M/H] = {mh:g}: {len(loggs)} surface gravities", font=dict(size=14),
-                   y=0.98, yanchor="top"),
+        title=_title(f"T_eff = {teff:g} K, [M/H] = {mh:g}: {len(loggs)} surface gravities", above_buttons=True),
         height=560, margin=dict(l=60, r=20, t=100, b=50), hovermode="x unified",
         xaxis=dict(title="wavelength [A] (air)"),
         yaxis=dict(title="flux / continuum", range=[low - label_room - 0.02, top + label_room]),
@@ -275,7 +289,7 @@ def stellar_type_chart(params: pd.DataFrame, title: str = "Stellar types of the 
     for boundary in (GIANT_MAX_LOGG, DWARF_MIN_LOGG):
         fig.add_hline(y=boundary, line=dict(dash="dash", width=1, color="#777777"),
                       annotation_text=f"log g = {boundary:g}", annotation_position="top left")
-    fig.update_layout(title=dict(text=f"{title} ({len(params)} spectra)", font=dict(size=14)), height=500,
+    fig.update_layout(title=_title(f"{title} ({len(params)} spectra)"), height=500,
                       margin=dict(l=60, r=20, t=50, b=50), legend=dict(title="stellar type"),
                       xaxis=dict(title="T_eff [K]", autorange="reversed"),
                       yaxis=dict(title="log g [dex]", autorange="reversed"))
@@ -341,8 +355,7 @@ def tokenization_visualizer(wave, flux, tokens: pd.DataFrame, attention=None, ti
     _line_markers(fig, lines, label_y=(0.02 * top, 1.02 * top))
     size = int(tokens.pixel_end[0] - tokens.pixel_start[0] + 1)
     fig.update_layout(
-        title=dict(text=f"{title}{len(tokens)} patches of {size} pixels", font=dict(size=14), y=0.98,
-                   yanchor="top"),
+        title=_title(f"{title}{len(tokens)} patches of {size} pixels", above_buttons=True),
         height=480, margin=dict(l=60, r=20, t=100, b=50), showlegend=False, bargap=0,
         xaxis=dict(title="wavelength [A] (air)"), yaxis=dict(title="flux / median", range=[0, 1.3 * top]),
         updatemenus=[_zoom_menu(lines)])
@@ -401,7 +414,7 @@ def attention_explorer(tokens: pd.DataFrame, weights, wave, flux, model: str = "
                   args=[{"visible": [True] + [j == k for j in range(n_layers)]}, {"title.text": titles[k]}])
              for k in range(n_layers)]
     fig.update_layout(
-        title=dict(text=titles[0], font=dict(size=14), y=0.98, yanchor="top"), height=600,
+        title=_title(titles[0], above_buttons=True), height=600,
         margin=dict(l=60, r=20, t=100, b=40), showlegend=False,
         coloraxis=dict(colorscale="Viridis", cmin=0.0, cmax=float(relative.max()),
                        colorbar=dict(title="x uniform", thickness=12, len=0.55, y=0.3)),
@@ -460,7 +473,7 @@ def _predictions_tab(predictions: dict) -> tuple[list, dict]:
     values = np.concatenate([np.r_[p.true, p.pred] for p in predictions.values()])
     lo, hi = float(values.min()), float(values.max())
     traces.append(go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="1:1", hoverinfo="skip",
-                             line=dict(dash="dash", color="#333333", width=1)))
+                             line=dict(dash="dash", color=INK, width=1)))
     layout = {"xaxis.title.text": "true log g", "yaxis.title.text": "predicted log g",
               "title.text": "Predicted against true log g"}
     return traces, layout
@@ -507,11 +520,117 @@ def results_dashboard(table: pd.DataFrame, scaling: pd.DataFrame | None = None, 
                     args=[{"visible": (owner == k).tolist()}, {**_TAB_LAYOUT, **layout}])
                for k, (label, _, layout) in enumerate(tabs)]
     fig.update_layout(height=520, margin=dict(l=110, r=20, t=100, b=50), legend=dict(title="model / family"),
-                      title=dict(font=dict(size=14), y=0.98, yanchor="top"),
+                      title=_title(above_buttons=True),
                       updatemenus=[dict(type="buttons", direction="right", buttons=buttons, x=0, y=1.02,
                                         xanchor="left", yanchor="bottom", showactive=True, active=0,
                                         font=dict(size=11))])
     fig.plotly_relayout(buttons[0]["args"][1])  # the first view's axes and title
+    return fig
+
+
+def snr_quantiles(prediction: pd.DataFrame, n_bins: int = 5) -> pd.DataFrame:
+    """A model's test metrics in equal-count SNR bins (quintiles by default), as Figure 1 (right) draws them.
+
+    Both chapter 06's static figure and :func:`r2_against_snr` take their points from here.
+
+    Parameters
+    ----------
+    prediction : pandas.DataFrame
+        :func:`specvit_core.runs.read_predictions` of a run (``true``, ``pred``, ``snr``).
+    n_bins : int
+        Number of equal-count SNR bins.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`specvit_core.metrics.metrics_by_quantile` of the predictions over ``snr``, one row per bin (without
+        its ``all`` row), with ``snr`` the bin's geometric centre sqrt(lo * hi) added.
+
+    Raises
+    ------
+    KeyError
+        If a column is missing.
+    ValueError
+        As :func:`specvit_core.metrics.metrics_by_quantile`.
+    """
+    by_snr = metrics_by_quantile(prediction["true"], prediction["pred"], prediction["snr"], n_bins=n_bins)
+    by_snr = by_snr.drop(index="all")
+    return by_snr.assign(snr=np.sqrt(by_snr.lo * by_snr.hi))
+
+
+#: Columns of :func:`specvit_core.fisher.ceiling_table` that :func:`r2_against_snr` draws.
+CEILING_COLUMNS = ("mag", "snr", "r2_max_median", "r2_max_p10", "r2_max_p90")
+
+
+def r2_against_snr(ceiling: pd.DataFrame, predictions: dict | None = None, paper_points: dict | None = None,
+                   n_bins: int = 5) -> go.Figure:
+    """Figure 1 (right): the Fisher R^2 ceiling as a band against SNR, the paper's points and the models' test R^2.
+
+    The results dashboard's R^2-against-SNR view (chapter 06, where the ceiling is computed; the other views are in
+    :func:`results_dashboard`, chapter 05).
+
+    Parameters
+    ----------
+    ceiling : pandas.DataFrame
+        :func:`specvit_core.fisher.ceiling_table`: per magnitude ``mag``, the median SNR ``snr`` and the median and
+        10/90 percentiles of R^2_max over the grid (``r2_max_median``, ``r2_max_p10``, ``r2_max_p90``).
+    predictions : dict of str -> pandas.DataFrame, optional
+        Model name -> :func:`specvit_core.runs.read_predictions` (``true``, ``pred``, ``snr``); none drawn if
+        absent.
+    paper_points : dict of float -> (float, float), optional
+        The paper's ceiling: magnitude -> (SNR, R^2), e.g. from ``paper.SNR_BY_MAG`` and ``paper.CEILING_3D``;
+        left out if absent.
+    n_bins : int
+        Number of equal-count SNR bins per model (:func:`snr_quantiles`).
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        In order: the band (one filled trace, 10-90% of the grid; hover: magnitude, SNR, median and range), the
+        median line, the paper's points (when given) and one line+markers trace per model at its bins' geometric
+        centres, each in its own colour of :data:`MODEL_COLORS` (hover: the bin's SNR range, R^2 and n). Log SNR
+        axis; a legend click hides or shows a trace.
+
+    Raises
+    ------
+    KeyError
+        If ``ceiling`` lacks a column of :data:`CEILING_COLUMNS`, or a prediction frame one of its columns.
+    ValueError
+        If ``ceiling`` is empty, or as :func:`snr_quantiles`.
+    """
+    missing = [c for c in CEILING_COLUMNS if c not in ceiling]
+    if missing:
+        raise KeyError(f"the ceiling table lacks {missing}; columns: {', '.join(map(str, ceiling.columns))}")
+    if ceiling.empty:
+        raise ValueError("the ceiling table is empty: no magnitude to draw")
+    rows = ceiling.sort_values("snr", ignore_index=True)
+    hover = _hover_rows("i = {mag:g}: median SNR {snr:.1f}<br>ceiling median R2 {r2_max_median:.3f}<br>"
+                        "10-90% of grid: {r2_max_p10:.3f}-{r2_max_p90:.3f}", rows)
+    fig = go.Figure(go.Scatter(
+        x=np.r_[rows.snr, rows.snr[::-1]], y=np.r_[rows.r2_max_p90, rows.r2_max_p10[::-1]], mode="lines",
+        fill="toself", fillcolor="rgba(51, 51, 51, 0.2)", line=dict(width=0.5, color=INK), hoveron="points",
+        hovertext=hover + hover[::-1], hovertemplate="%{hovertext}<extra></extra>", name="ceiling, 10-90% of grid"))
+    fig.add_trace(go.Scatter(x=rows.snr, y=rows.r2_max_median, mode="lines", line=dict(dash="dash", color=INK),
+                             hovertext=hover, hovertemplate="%{hovertext}<extra></extra>",
+                             name="ceiling, median (this simulator)"))
+    if paper_points:
+        points = pd.DataFrame([(m, s, r2) for m, (s, r2) in paper_points.items()], columns=["mag", "snr", "r2"])
+        fig.add_trace(go.Scatter(
+            x=points.snr, y=points.r2, mode="markers", marker=dict(symbol="star", size=12, color=PAPER_COLOR),
+            hovertext=_hover_rows("paper, i = {mag:g}: SNR {snr:.1f}, R2 {r2:.3f}", points),
+            hovertemplate="%{hovertext}<extra></extra>", name="paper, 3D median"))
+    for k, (name, prediction) in enumerate((predictions or {}).items()):
+        bins = snr_quantiles(prediction, n_bins)
+        fig.add_trace(go.Scatter(
+            x=bins.snr, y=bins.r2, mode="lines+markers", name=str(name),
+            line=dict(color=MODEL_COLORS[k % len(MODEL_COLORS)]),
+            hovertext=_hover_rows("SNR {lo:.1f}-{hi:.1f}: R2 {r2:.3f} (n = {n})", bins),
+            hovertemplate=f"{name}<br>%{{hovertext}}<extra></extra>"))
+    fig.update_layout(
+        title=_title(f"R2 against SNR: the Fisher ceiling and the models' test R2 in {n_bins} SNR bins"),
+        height=520, margin=dict(l=60, r=20, t=50, b=50),
+        xaxis=dict(type="log", title="median per-pixel SNR"), yaxis=dict(title="R2 (log g)", range=[-0.05, 1.02]),
+        legend=dict(title="click to hide / show", itemclick="toggle", itemdoubleclick="toggleothers"))
     return fig
 
 

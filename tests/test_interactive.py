@@ -1,12 +1,13 @@
-"""The interactive figures of chapters 02 and 05 built from the package's own structures: tokens of a real network,
-its attention, and the benchmark tables of run folders written through specvit_core.runs."""
+"""The interactive figures of chapters 02, 05 and 06 built from the package's own structures: tokens of a real
+network, its attention, the benchmark tables of run folders written through specvit_core.runs, and a Fisher ceiling
+table with test predictions against SNR."""
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
 import torch
 
-from specvit_core import attention, interactive, runs, tables
+from specvit_core import attention, interactive, metrics, runs, tables
 from specvit_core.instrument import mr_wavelength
 from specvit_core.metrics import regression_metrics
 from specvit_core.models import build_model
@@ -163,3 +164,68 @@ def test_the_results_dashboard_leaves_out_a_view_without_data(benchmark_runs, mi
     assert "R2 against N" not in labels and len(labels) == (2 if missing != "scaling" else 3)
     with pytest.raises(ValueError, match="empty"):
         interactive.results_dashboard(pd.DataFrame(columns=["family", "r2", "r2_low", "r2_high"]))
+
+
+#: A ceiling table as fisher.ceiling_table writes it (magnitudes ascending, so SNR descending).
+CEILING = pd.DataFrame({"mag": [20.0, 21.0, 22.0, 23.0], "snr": [24.0, 9.5, 4.6, 1.9],
+                        "r2_max_median": [0.99, 0.93, 0.74, 0.05], "r2_max_p10": [0.97, 0.81, 0.42, 0.0],
+                        "r2_max_p90": [1.0, 0.99, 0.95, 0.61], "rho_median": [0.5, 0.5, 0.5, 0.5]})
+
+
+@pytest.fixture(scope="module")
+def snr_predictions():
+    """Test predictions of two models whose error grows toward low SNR, as runs.read_predictions gives them."""
+    rng = np.random.default_rng(3)
+    snr = np.exp(rng.uniform(np.log(2.0), np.log(30.0), 200))
+    true = rng.uniform(1.0, 5.0, snr.size)
+    return {name: pd.DataFrame({"true": true, "pred": true + rng.normal(0, scale / np.sqrt(snr)), "snr": snr})
+            for name, scale in (("specvit", 2.0), ("lightgbm", 3.0))}
+
+
+def test_r2_against_snr_draws_the_band_the_median_the_paper_and_one_trace_per_model(snr_predictions):
+    paper_points = {20.0: (24.0, 0.99), 22.0: (4.6, 0.74)}
+    fig = interactive.r2_against_snr(CEILING, snr_predictions, paper_points)
+    assert [t.name for t in fig.data] == ["ceiling, 10-90% of grid", "ceiling, median (this simulator)",
+                                          "paper, 3D median", "specvit", "lightgbm"]
+    band, median, paper_trace = fig.data[:3]
+    rows = CEILING.sort_values("snr")
+    assert band.fill == "toself" and len(band.x) == len(band.y) == 2 * len(CEILING)
+    np.testing.assert_array_equal(band.y[:4], rows.r2_max_p90)  # the upper edge, then the lower one back
+    np.testing.assert_array_equal(band.y[4:], rows.r2_max_p10[::-1])
+    np.testing.assert_array_equal(band.x, np.r_[rows.snr, rows.snr[::-1]])
+    assert band.hovertext[0] == "i = 23: median SNR 1.9<br>ceiling median R2 0.050<br>10-90% of grid: 0.000-0.610"
+    assert band.hovertext[-1] == band.hovertext[0]  # the polygon's last vertex is the first magnitude's p10
+    np.testing.assert_array_equal(median.y, rows.r2_max_median)
+    np.testing.assert_array_equal(paper_trace.x, [24.0, 4.6])
+    np.testing.assert_array_equal(paper_trace.y, [0.99, 0.74])
+    assert "paper, i = 22: SNR 4.6, R2 0.740" in paper_trace.hovertext
+    assert fig.layout.xaxis.type == "log" and fig.layout.yaxis.type is None
+    assert fig.data[3].line.color != fig.data[4].line.color
+    assert fig.layout.legend.itemclick == "toggle"
+
+
+def test_r2_against_snr_draws_the_quintiles_of_metrics_by_quantile(snr_predictions):
+    fig = interactive.r2_against_snr(CEILING, snr_predictions)
+    assert len(fig.data) == 2 + 2  # no paper points given: band, median and the two models
+    p = snr_predictions["specvit"]
+    expected = metrics.metrics_by_quantile(p.true, p.pred, p.snr, n_bins=5)
+    [model] = [t for t in fig.data if t.name == "specvit"]
+    assert model.mode == "lines+markers" and len(model.y) == 5
+    np.testing.assert_allclose(model.y, expected.r2[:-1])  # the last row of metrics_by_quantile is "all"
+    np.testing.assert_allclose(model.x, np.sqrt(expected.lo * expected.hi)[:-1])
+    first = expected.iloc[0]
+    assert model.hovertext[0] == f"SNR {first.lo:.1f}-{first.hi:.1f}: R2 {first.r2:.3f} (n = {first.n:.0f})"
+    assert model.y[0] < model.y[-1]  # the models do worse at low SNR
+    many = interactive.r2_against_snr(CEILING, {f"run {k}": p for k in range(12)})  # a benchmark's dozen runs
+    assert len({t.line.color for t in many.data[2:]}) == 12
+    bins = interactive.snr_quantiles(p, n_bins=4)
+    assert len(bins) == 4 and "all" not in bins.index and bins.n.sum() == len(p)
+
+
+def test_r2_against_snr_refuses_an_incomplete_or_empty_ceiling(snr_predictions):
+    with pytest.raises(KeyError, match="r2_max_p90"):
+        interactive.r2_against_snr(CEILING.drop(columns="r2_max_p90"), snr_predictions)
+    with pytest.raises(ValueError, match="empty"):
+        interactive.r2_against_snr(CEILING.iloc[:0], snr_predictions)
+    with pytest.raises(KeyError, match="snr"):
+        interactive.r2_against_snr(CEILING, {"ridge": snr_predictions["specvit"].drop(columns="snr")})

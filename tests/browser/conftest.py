@@ -20,6 +20,7 @@ HTML = ROOT / "_build" / "html"
 CHAPTER_01 = HTML / "chapters" / "01_simulation.html"
 CHAPTER_02 = HTML / "chapters" / "02_architectures.html"
 CHAPTER_05 = HTML / "chapters" / "05_benchmark.html"
+CHAPTER_06 = HTML / "chapters" / "06_fisher.html"
 SCREENSHOTS = ROOT / "_build" / "screenshots"
 REQUIRED = os.environ.get("SPECVIT_BROWSER_TESTS") == "1"
 LOCAL = ("file://", "data:", "blob:", "about:")  # nothing of these leaves the machine
@@ -174,3 +175,9 @@ def chapter_02(driver, book_html) -> PageRecord:
 def chapter_05(driver, book_html) -> PageRecord:
     """Chapter 05 (the attention explorer and the results dashboard) opened from file://, once they have drawn."""
     return on_page(driver, CHAPTER_05)
+
+
+@pytest.fixture
+def chapter_06(driver, book_html) -> PageRecord:
+    """Chapter 06 (the results dashboard's R^2-against-SNR view) opened from file://, once it has drawn."""
+    return on_page(driver, CHAPTER_06)

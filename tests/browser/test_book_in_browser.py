@@ -43,7 +43,8 @@ def test_pages_load_scripts_only_from_the_book_and_plotly_js_once(book_html):
               if re.match(r"(https?:)?//", s)}
     assert not remote, f"scripts fetched from the network: {sorted(remote)}"
     interactive = [p for p in pages if 'class="plotly-graph-div"' in p.read_text()]
-    assert {p.name for p in interactive} >= {"01_simulation.html", "02_architectures.html", "05_benchmark.html"}
+    assert {p.name for p in interactive} >= {"01_simulation.html", "02_architectures.html", "05_benchmark.html",
+                                          "06_fisher.html"}
     for page in interactive:
         plotly = [s for s in _script_sources(page.read_text()) if s.split("?")[0].endswith("/plotly.min.js")]
         assert plotly == [s for s in plotly if s.startswith("../_static/")] and len(plotly) == 1, (page.name, plotly)

@@ -1,5 +1,5 @@
-"""Chapters 02 and 05 of the built book in headless Chromium: the tokenization visualizer, the attention explorer and
-the results dashboard draw, answer the mouse and stay offline.
+"""Chapters 02, 05 and 06 of the built book in headless Chromium: the tokenization visualizer, the attention explorer,
+the results dashboard and its R^2-against-SNR view draw, answer the mouse and stay offline.
 
 Run after ``specvit book --profile smoke --strict`` (see conftest.py). Screenshots go to ``_build/screenshots/``.
 """
@@ -97,3 +97,30 @@ def test_every_button_of_the_results_dashboard_shows_its_own_view(chapter_05):
 @pytest.mark.parametrize("check", ["console", "network"])
 def test_chapter_05_logs_no_error_and_no_request_leaves_the_machine(chapter_05, check):
     chapter_05.check(check)  # everything since the page was opened, the interactions above included
+
+
+def test_the_r2_against_snr_view_draws_every_trace_and_a_legend_click_hides_a_model(chapter_06):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver = chapter_06.driver
+    gd = _figure(driver, "r2-against-snr", "06_r2-against-snr")
+    names = driver.execute_script("return arguments[0].data.map(function (t) { return t.name; });", gd)
+    assert names[:3] == ["ceiling, 10-90% of grid", "ceiling, median (this simulator)", "paper, 3D median"]
+    assert len(names) > 3, "no model drawn: the smoke book has runs"
+    assert driver.execute_script("return arguments[0]._fullLayout.xaxis.type;", gd) == "log"
+    before = driver.execute_script(STATE, gd)
+    assert before["drawn"] == len(names), before  # band, median, paper points and every model
+    model = names[-1]
+    [entry] = [e for e in gd.find_elements("css selector", ".legend .traces")
+               if e.find_element("css selector", ".legendtext").text.strip() == model]
+    entry.find_element("css selector", ".legendtoggle").click()
+    hidden = "return arguments[0].data[arguments[1]].visible;"
+    WebDriverWait(driver, 20).until(lambda d: d.execute_script(hidden, gd, len(names) - 1) == "legendonly")
+    after = driver.execute_script(STATE, gd)
+    gd.screenshot(str(SCREENSHOTS / "06_r2-against-snr_model_hidden.png"))
+    assert after["drawn"] == len(names) - 1, after
+
+
+@pytest.mark.parametrize("check", ["console", "network"])
+def test_chapter_06_logs_no_error_and_no_request_leaves_the_machine(chapter_06, check):
+    chapter_06.check(check)  # everything since the page was opened, the legend click above included
