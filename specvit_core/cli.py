@@ -64,7 +64,8 @@ def _train(args: argparse.Namespace) -> int:
 
     config = TrainConfig(arch=args.arch, profile=args.profile, epochs=args.epochs, patience=args.patience,
                          batch_size=args.batch_size, lr=args.lr, warmup_epochs=args.warmup_epochs, seed=args.seed,
-                         max_train=args.max_train, device=args.device, init_from=args.init_from,
+                         max_train=args.max_train, max_steps=args.max_steps, device=args.device,
+                         init_from=args.init_from,
                          num_workers=args.num_workers)
     dataset = args.data or ensure_dataset(args.profile)  # the profile's dataset, simulated when missing
     metrics = train(config, dataset, (args.runs or runs_dir(args.profile)) / args.arch, resume=not args.no_resume)
@@ -224,6 +225,8 @@ def _add_train_parser(sub, profiles: list[str]) -> None:
                        help="linear learning-rate warm-up before the cosine decay (default: the profile's)")
     train.add_argument("--seed", type=int, default=42, help="training seed (default: %(default)s)")
     train.add_argument("--max-train", type=int, help="use only the first N training spectra")
+    train.add_argument("--max-steps", type=int, help="pause (resumable: run the same command again) after this many "
+                                                     "optimizer steps, e.g. to fit a cluster's time limit")
     train.add_argument("--init-from", help="fine-tune: start from this checkpoint (best.pt of a run of the same "
                        "architecture and size) and its label scaling")
     train.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")

@@ -221,17 +221,37 @@ def test_command_line(tiny_dataset, tmp_path, capsys):
     assert "invalid choice: 'vit9'" in capsys.readouterr().err
 
 
-def test_torchrun_data_parallel_on_cpu(tiny_dataset, tmp_path):
-    """Two processes (gloo backend) share each epoch: half the steps, one set of files written by rank 0."""
+def _torchrun(tiny_dataset, runs, *args):
+    """``specvit train`` of a smoke BiLSTM (no dropout, no batch norm) in two processes (gloo), 16 spectra each."""
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-               "-m", "specvit_core.train", "--arch", "convstem_lstm", "--profile", "smoke", "--epochs", "2",
-               "--batch-size", "32", "--data", str(tiny_dataset), "--runs", str(tmp_path)]
+               "-m", "specvit_core.train", "--arch", "bilstm", "--profile", "smoke", "--epochs", "2",
+               "--batch-size", "16", "--data", str(tiny_dataset), "--runs", str(runs), *args]
     done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr[-2000:]
-    run_dir = tmp_path / "convstem_lstm"
+    return runs / "bilstm"
+
+
+def test_two_processes_train_the_network_of_one_and_resume_exactly(tiny_dataset, tmp_path):
+    """Two ranks of 16 see each epoch once, as one process's batches of 32 (the same seeded permutation, split between
+    the ranks, and the same per-spectrum noise), so data parallelism changes only the summation order."""
+    one = tmp_path / "one" / "bilstm"
+    single = train(TrainConfig(arch="bilstm", profile="smoke", epochs=2, batch_size=32), tiny_dataset, one)
+    run_dir = _torchrun(tiny_dataset, tmp_path / "two")
     assert json.loads((run_dir / "config.json").read_text())["world_size"] == 2
-    assert _weights(run_dir)["step"] == 2 * 256 // (2 * 32)  # 2 epochs of 256 spectra over 2 ranks x 32
-    assert json.loads((run_dir / "metrics.json").read_text())["n"] == 64
+    assert _weights(run_dir)["step"] == _weights(one)["step"] == 2 * 256 // 32  # each rank: half of every epoch
+    assert sorted(p.name for p in run_dir.iterdir()) == sorted(p.name for p in one.iterdir())  # rank 0 writes alone
+    double = json.loads((run_dir / "metrics.json").read_text())
+    assert double["n"] == single["n"] == 64
+    assert double["mae"] == pytest.approx(single["mae"], abs=1e-4) and double["r2"] == pytest.approx(single["r2"],
+                                                                                                   abs=1e-4)
+    history = [pd.read_csv(d / "history.csv").drop(columns="time") for d in (one, run_dir)]
+    pd.testing.assert_frame_equal(*history, atol=1e-4, check_exact=False)
+
+    paused = _torchrun(tiny_dataset, tmp_path / "paused", "--max-steps", "5")  # mid-epoch 1 of 8 steps per epoch
+    assert _weights(paused)["step"] == 5 and not (paused / "metrics.json").exists()
+    _torchrun(tiny_dataset, tmp_path / "paused")  # the same command resumes
+    for key in ("model", "optimizer", "scheduler"):
+        assert _identical(_weights(run_dir)[key], _weights(paused)[key]), key
 
 
 @pytest.mark.parametrize("field, value", [("epochs", "12"), ("batch_size", 32.0), ("lr", "1e-4"), ("seed", True),
