@@ -204,7 +204,7 @@ display(Markdown(plateau_warning(on_target.loc[on_target["arch"].isin(plan.archs
 # bootstrap 95% intervals (B resamples) show which differences between networks the test set can resolve.
 
 # %%
-finetuned = {a: runs_dir(profile) / "transfer" / target / f"A_{a}" for a in plan.archs}
+finetuned = {a: transfer.transfer_dir(profile, target) / transfer.finetuned_name(a) for a in plan.archs}
 table8 = transfer.by_stellar_type(finetuned, n_boot=plan.n_boot)
 table8["paper sigma_robust"] = [paper.TABLE8.get(k, {}).get("sigma_robust") for k in table8.index]
 display(table8.round(3))

@@ -140,6 +140,22 @@ def run_folder(profile: str, name: str, config: TrainConfig) -> Path:
     return runs_dir(profile) / config.arch if main else benchmark_dir(profile) / name
 
 
+def swap_run_name(arch: str, family: str) -> str:
+    """Table 12's run of ``arch`` trained with ``family``'s Table 1 configuration."""
+    return f"{arch}_{family}-config"
+
+
+def finetune_run_name(arch: str, how: str) -> str:
+    """Table 4's mag-19 run of ``arch``; ``how`` is "fine-tuned" or "from scratch"."""
+    return f"{arch}_mag19_{how.replace(' ', '-')}"
+
+
+def scaling_run_name(name: str, n: int | str) -> str:
+    """Figure 9's run of a network, or of a baseline (``lightgbm``, ``ridge``), on the first ``n`` training spectra,
+    under :func:`specvit_core.runs.benchmark_dir` (``n`` may be a glob pattern such as ``"[0-9]*"``)."""
+    return f"baselines_n{n}/{name}" if name in ("lightgbm", "ridge") else f"{name}_n{n}"
+
+
 def train_runs(configs: dict[str, TrainConfig], dataset_dir, profile: str, progress: bool = True,
                share_main: bool = True, root=None) -> pd.DataFrame:
     """Train (or reuse) one run per entry and return their test metrics, one row per name, with ``run_dir``.
@@ -263,11 +279,11 @@ def scaling_runs(profile: str, plan: BenchmarkPlan | None = None, dataset_dir=No
     for fraction in plan.scaling_fractions:
         n = int(round(fraction * n_full))
         full = n >= n_full
-        configs = {(a if full else f"{a}_n{n}"): TrainConfig(arch=a, profile=profile, max_train=None if full else n)
+        configs = {(a if full else scaling_run_name(a, n)): TrainConfig(arch=a, profile=profile, max_train=None if full else n)
                    for a in plan.scaling_archs}
         nets = train_runs(configs, dataset_dir, profile, progress)
         rows += [{**nets.loc[k].to_dict(), "model": c.arch, "n_train": n} for k, c in configs.items()]
-        base_root = runs_dir(profile) if full else benchmark_dir(profile) / f"baselines_n{n}"
+        base_root = runs_dir(profile) if full else (benchmark_dir(profile) / scaling_run_name("lightgbm", n)).parent
         base = run_baselines(profile, ("lightgbm", "ridge"), dataset_dir=dataset_dir, runs_root=base_root,
                              max_train=None if full else n, progress=progress)
         rows += [{**base.loc[name].to_dict(), "model": name, "n_train": n} for name in base.index]
@@ -346,7 +362,7 @@ def cross_configuration_runs(profile: str, plan: BenchmarkPlan | None = None, da
     configs, labels = {}, {}
     for arch, own in native.items():
         for family in native.values():
-            name = f"{arch}_{family}-config"
+            name = swap_run_name(arch, family)
             configs[name] = _ablation(profile, plan, arch, **FAMILY_DEFAULTS[family])
             labels[name] = dict(architecture=arch, configuration="native" if family == own else f"{family} config",
                                 **FAMILY_DEFAULTS[family])
@@ -515,7 +531,7 @@ def high_snr_runs(profile: str, plan: BenchmarkPlan | None = None, dataset_dir=N
     for arch in plan.finetune_archs:
         start = str(runs_dir(profile) / arch / "best.pt")
         for how, init in (("fine-tuned", start), ("from scratch", None)):
-            name = f"{arch}_mag19_{how.replace(' ', '-')}"
+            name = finetune_run_name(arch, how)
             configs[name] = TrainConfig(arch=arch, profile=profile, epochs=plan.finetune_epochs, init_from=init)
             labels[name] = dict(model=arch, training=how, pretrained_r2=main.loc[arch, "r2"])
     metrics = train_runs(configs, high_snr_dir, profile, progress, share_main=False)

@@ -314,6 +314,22 @@ def survey_dataset(survey: str, spectra_paths, out_dir, labels_path=None, labels
 
 # ------------------------------------------------------------------------------------------------ experiments
 
+def finetuned_name(arch: str) -> str:
+    """Experiment A's run of ``arch``: pre-trained on synthetic spectra, fine-tuned on the target (Table 7).
+
+    Parameters
+    ----------
+    arch : str
+        The architecture.
+
+    Returns
+    -------
+    str
+        The run's folder name under :func:`transfer_dir`.
+    """
+    return f"A_{arch}"
+
+
 def transfer_dir(profile: str, target: str) -> Path:
     """Runs of the transfer experiments on one target: ``runs/<profile>/transfer/<target>/``.
 
@@ -396,9 +412,10 @@ def transfer_runs(profile: str, target_dir, target: str, intermediate_dir=None, 
             rows.append(dict(row, arch=arch, dataset=name, chain=f"{name} only", name=f"{name}/{arch}",
                              run_dir=transfer_dir(profile, name) / arch))
 
-    configs = {f"A_{a}": finetune_config(a, profile, Path(pretrained[a]) / BEST, plan.epochs) for a in plan.archs}
+    configs = {finetuned_name(a): finetune_config(a, profile, Path(pretrained[a]) / BEST, plan.epochs)
+               for a in plan.archs}
     configs.update({f"scratch_{a}": finetune_config(a, profile, None, plan.epochs) for a in plan.archs})
-    chains = {f"A_{a}": f"synthetic -> {target}" for a in plan.archs}
+    chains = {finetuned_name(a): f"synthetic -> {target}" for a in plan.archs}
     chains.update({f"scratch_{a}": f"{target} only" for a in plan.archs})
     if intermediate_dir is not None:
         networks(intermediate_dir, intermediate, {"A_specvit": finetune_config(
