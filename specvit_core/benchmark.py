@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 from .baselines import run_baselines
 from .config import data_dir, get_profile, runs_dir
 from .models import list_models
+from .report import PLATEAU_R2
 from .runs import benchmark_dir, best_val_r2
 from .simulate import ensure_dataset
 from .train import FAMILY_DEFAULTS, TrainConfig, TrainingDiverged, train
@@ -406,7 +407,7 @@ def patch_size_runs(profile: str, plan: BenchmarkPlan | None = None, dataset_dir
                           ).set_index("patch_size")
 
 
-def tokenizer_stability(profile: str, plan: BenchmarkPlan | None = None, dataset_dir=None, min_val_r2: float = 0.05,
+def tokenizer_stability(profile: str, plan: BenchmarkPlan | None = None, dataset_dir=None, min_val_r2: float = PLATEAU_R2,
                         progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Table 15: Conv1D against sliding-window (unfold + Linear) tokenization of SpecViT over the plan's seeds.
 

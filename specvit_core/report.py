@@ -40,7 +40,11 @@ def profile_banner(profile: str) -> str:
             f"{warning}")
 
 
-def plateau_warning(r2_values, experiment: str, threshold: float = 0.05) -> str:
+#: A run whose R^2 stays below this has not left the constant-prediction plateau (it predicts about the mean label).
+PLATEAU_R2 = 0.05
+
+
+def plateau_warning(r2_values, experiment: str, threshold: float = PLATEAU_R2) -> str:
     """A Markdown warning when no run of an experiment left the constant-prediction plateau, else "".
 
     A network that predicts the mean label for every spectrum scores R^2 ~ 0; when every run of an experiment
