@@ -5,6 +5,7 @@ import pytest
 
 from specvit_core import claims, paper, runs
 from specvit_core.baselines import FAMILY as BASELINE_FAMILY
+from specvit_core.benchmark import finetune_run_name
 from specvit_core.metrics import r2, regression_metrics, sigma_robust
 from specvit_core.models import describe_models
 from specvit_core.transfer import CA_II_TRIPLET, transfer_dir
@@ -215,8 +216,8 @@ def test_attention_without_a_trained_transformer_is_not_testable():
 def write_finetuning(qualities: dict):
     """Table 4's runs: ``{arch: (fine-tuned R^2, from-scratch R^2)}``."""
     for arch, (tuned, scratch) in qualities.items():
-        write_run(runs.benchmark_dir(PROFILE) / f"{arch}_mag19_fine-tuned", arch, predictions(tuned))
-        write_run(runs.benchmark_dir(PROFILE) / f"{arch}_mag19_from-scratch", arch, predictions(scratch))
+        write_run(runs.benchmark_dir(PROFILE) / finetune_run_name(arch, "fine-tuned"), arch, predictions(tuned))
+        write_run(runs.benchmark_dir(PROFILE) / finetune_run_name(arch, "from scratch"), arch, predictions(scratch))
 
 
 def test_fine_tuning_must_beat_training_from_scratch_for_every_network():
@@ -226,6 +227,9 @@ def test_fine_tuning_must_beat_training_from_scratch_for_every_network():
     row = table().loc[8]
     assert row.verdict == "not supported"
     assert row.quantity == "R² bilstm_mag19_fine-tuned − R² bilstm_mag19_from-scratch"
+    write_finetuning({"convstem_lstm": (0.9, 0.5), "bilstm": (None, None)})  # two constant predictions: left out
+    row = table().loc[8]
+    assert row.verdict == "supported" and "left out, both runs on the plateau: bilstm" in row.reason
 
 
 def write_transfer(network_r2: float, lightgbm_r2: float):
