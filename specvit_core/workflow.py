@@ -162,17 +162,14 @@ def grid_file(profile: str) -> Path:
         For an unknown profile, or a profile that simulates from a folder of BOSZ files rather than the embedded
         grid.
     """
-    from .config import cache_dir
     from .simulate import SimulationConfig
-    from .spectra.embedded import _grid_key
-    from .spectra.synthesis import SynthesisSettings
-    from .spectra.templates import BOSZ_AXES
+    from .spectra.embedded import cache_file
 
     grid = SimulationConfig.from_profile(profile).grid
     if str(grid) != "embedded":
         raise ValueError(f"profile {profile!r} simulates from the BOSZ folder {grid}; the workflow makes the "
                          "embedded grid only")
-    return cache_dir() / f"embedded_{_grid_key(SynthesisSettings(), BOSZ_AXES, 'mr')}.h5"
+    return cache_file()
 
 
 def chapter_archs(profile: str, *more: str) -> list[str]:

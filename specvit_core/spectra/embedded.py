@@ -136,6 +136,25 @@ def build_embedded_grid(settings: SynthesisSettings = SynthesisSettings(), axes:
                               **({"instrument": instrument} if instrument != "mr" else {})})
 
 
+def cache_file(settings: SynthesisSettings = SynthesisSettings(), axes: dict | None = None, instrument: str = "mr",
+               cache_dir: Path | None = None) -> Path:
+    """The cache file of the embedded grid of these settings, axes (default the BOSZ axes) and instrument.
+
+    Parameters
+    ----------
+    settings, axes, instrument
+        As :func:`build_embedded_grid`.
+    cache_dir : Path, optional
+        Its folder (default ``config.cache_dir()``, i.e. ``data/cache``).
+
+    Returns
+    -------
+    Path
+        ``<cache_dir>/embedded_<key>.h5``; the key changes with the synthesis code and data (:func:`_grid_key`).
+    """
+    return Path(cache_dir or default_cache_dir()) / f"embedded_{_grid_key(settings, axes or BOSZ_AXES, instrument)}.h5"
+
+
 def embedded_grid(settings: SynthesisSettings = SynthesisSettings(), axes: dict | None = None,
                   cache_dir: Path | None = None, progress: bool = True, instrument: str = "mr") -> TemplateGrid:
     """The embedded template grid, synthesized once and cached as HDF5 under ``cache_dir``.
@@ -154,11 +173,10 @@ def embedded_grid(settings: SynthesisSettings = SynthesisSettings(), axes: dict 
         file when built.
     """
     axes = axes or BOSZ_AXES
-    key = _grid_key(settings, axes, instrument)
-    path = Path(cache_dir or default_cache_dir()) / f"embedded_{key}.h5"
+    path = cache_file(settings, axes, instrument, cache_dir)
     if path.exists():
         return TemplateGrid.load(path)
     grid = build_embedded_grid(settings, axes, progress=progress, instrument=instrument)
-    grid.meta["key"] = f"embedded_{key}"
+    grid.meta["key"] = path.stem
     grid.save(path)
     return grid
