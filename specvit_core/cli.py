@@ -65,8 +65,7 @@ def _train(args: argparse.Namespace) -> int:
     config = TrainConfig(arch=args.arch, profile=args.profile, epochs=args.epochs, patience=args.patience,
                          batch_size=args.batch_size, lr=args.lr, warmup_epochs=args.warmup_epochs, seed=args.seed,
                          max_train=args.max_train, max_steps=args.max_steps, device=args.device,
-                         init_from=args.init_from,
-                         num_workers=args.num_workers)
+                         init_from=args.init_from, num_workers=args.num_workers, precision=args.precision)
     dataset = args.data or ensure_dataset(args.profile)  # the profile's dataset, simulated when missing
     metrics = train(config, dataset, (args.runs or runs_dir(args.profile)) / args.arch, resume=not args.no_resume)
     if metrics:  # rank 0 under torchrun
@@ -231,6 +230,9 @@ def _add_train_parser(sub, profiles: list[str]) -> None:
                        "architecture and size) and its label scaling")
     train.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
     train.add_argument("--num-workers", type=int, help="DataLoader workers (default: 0 on CPU, <= 8 on CUDA)")
+    train.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
+                       help="forward-pass arithmetic: auto = mixed precision on CUDA, fp32 on CPU; bf16 = bf16 "
+                       "autocast, also on CPU (fast with AMX/AVX512-BF16) (default: %(default)s)")
     train.add_argument("--data", type=Path, help="dataset folder (default: data/<profile>, simulated if missing)")
     train.add_argument("--runs", type=Path, help="runs folder; the run goes to RUNS/<arch> (default: runs/<profile>)")
     train.add_argument("--no-resume", action="store_true", help="start afresh even if RUNS/<arch>/last.pt exists")

@@ -6,7 +6,8 @@ the lowest validation MAE (dex), stops early, and only then evaluates the test s
 
 Resume is exact: data order and noise depend only on (seed, epoch, index), and the checkpoint stores every
 optimizer/scheduler/RNG state, so on CPU an interrupted and resumed run ends with bit-identical weights.
-On CUDA it trains in mixed precision (bf16, or fp16 with a GradScaler); under ``torchrun`` it uses
+On CUDA it trains in mixed precision (bf16, or fp16 with a GradScaler) and on CPU in fp32 unless
+``precision="bf16"`` asks for bf16 autocast (fast on CPUs with AMX or AVX512-BF16); under ``torchrun`` it uses
 DistributedDataParallel and only rank 0 logs and saves.
 """
 from __future__ import annotations
@@ -46,7 +47,8 @@ FAMILY_DEFAULTS = {
     "cnn": dict(loss="mse", lr=3e-4, weight_decay=1e-4),
 }
 LOSSES = {"l1": nn.functional.l1_loss, "mse": nn.functional.mse_loss}
-RUNTIME_FIELDS = ("device", "num_workers", "save_every", "max_steps")  # may change when a run is resumed
+RUNTIME_FIELDS = ("device", "num_workers", "save_every", "max_steps", "precision")  # may change on resume
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 class TrainingDiverged(RuntimeError):
@@ -93,6 +95,10 @@ class TrainConfig:
         "auto" (CUDA when present, else CPU), "cpu", "cuda" or "cuda:N".
     num_workers : int or None
         DataLoader workers; None: 0 on CPU, up to 8 per process on CUDA.
+    precision : {"auto", "fp32", "bf16"}
+        Arithmetic of the forward pass: "auto" is mixed precision on CUDA (bf16 where supported, else fp16 with a
+        GradScaler) and fp32 on CPU; "bf16" is bf16 autocast on either; "fp32" is full precision. Weights, loss and
+        optimizer stay fp32. Evaluation uses the run's precision.
     save_every : int
         Also write ``last.pt`` every this many optimizer steps (mid-epoch resume).
     max_steps : int or None
@@ -121,6 +127,7 @@ class TrainConfig:
     overrides: dict = field(default_factory=dict)  # model hyperparameters for build_model (e.g. dropout)
     device: str = "auto"  # "auto": CUDA when present, else CPU
     num_workers: int | None = None  # None: 0 on CPU, up to 8 per process on CUDA
+    precision: str = "auto"  # "auto": mixed precision on CUDA, fp32 on CPU; "bf16": bf16 autocast; "fp32"
     save_every: int = 500  # also write last.pt every this many optimizer steps (mid-epoch resume)
     max_steps: int | None = None  # pause (resumable) once the run has taken this many optimizer steps
     init_from: str | None = None  # fine-tuning: start from this checkpoint's weights and label scaler
@@ -155,6 +162,8 @@ class TrainConfig:
         _check_types(cfg)
         if cfg.loss not in LOSSES:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}; got {cfg.loss!r}")
+        if cfg.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {cfg.precision!r}")
         rules = dict(epochs=cfg.epochs >= 1, batch_size=cfg.batch_size >= 1, patience=cfg.patience >= 1,
                      lr=cfg.lr > 0, weight_decay=cfg.weight_decay >= 0, grad_clip=cfg.grad_clip > 0,
                      warmup_epochs=0 <= cfg.warmup_epochs <= cfg.epochs,
@@ -231,9 +240,11 @@ def _init_distributed(device: str) -> tuple[int, int, torch.device]:
     return dist.get_rank(), world, dev
 
 
-def _amp_dtype(device: torch.device) -> torch.dtype | None:
-    """Mixed precision on CUDA (bf16 where supported, else fp16 as in the paper); full precision elsewhere."""
-    if device.type != "cuda":
+def _amp_dtype(device: torch.device, precision: str) -> torch.dtype | None:
+    """The autocast dtype of ``precision`` on ``device`` (see :class:`TrainConfig`); None is full precision."""
+    if precision == "bf16":
+        return torch.bfloat16
+    if precision == "fp32" or device.type != "cuda":
         return None
     return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
 
@@ -305,10 +316,10 @@ def _check_same_data(ckpt: dict, dataset_dir, manifest_sha256: str | None, path:
 
 
 @torch.no_grad()
-def _predict(model: nn.Module, loader: DataLoader, device: torch.device) -> tuple[np.ndarray, np.ndarray]:
-    """(predictions, targets) in the normalized label space, shape (N, k)."""
+def _predict(model: nn.Module, loader: DataLoader, device: torch.device,
+             amp: torch.dtype | None) -> tuple[np.ndarray, np.ndarray]:
+    """(predictions, targets) in the normalized label space, shape (N, k), under autocast to ``amp``."""
     model.eval()
-    amp = _amp_dtype(device)
     preds, ys = [], []
     for x, y in loader:
         with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
@@ -318,9 +329,9 @@ def _predict(model: nn.Module, loader: DataLoader, device: torch.device) -> tupl
 
 
 def _predict_label(model: nn.Module, scaler_y: LabelScaler, ds: NoisySpectra, batch_size: int,
-                   device: torch.device) -> np.ndarray:
+                   device: torch.device, precision: str) -> np.ndarray:
     """The model's predictions for ``ds`` in physical units, shape (N,)."""
-    pred, _ = _predict(model.to(device), _loader(ds, batch_size, device, 0), device)
+    pred, _ = _predict(model.to(device), _loader(ds, batch_size, device, 0), device, _amp_dtype(device, precision))
     return scaler_y.inverse(pred[:, 0])
 
 
@@ -387,7 +398,7 @@ class _Session:
 def _open_session(cfg: TrainConfig, model: nn.Module, dataset_dir, manifest_sha256: str | None, run_dir: Path,
                   rank: int, world: int, device: torch.device, init: dict | None) -> _Session:
     """Read train and val, build the noisy datasets, loaders, optimizer and schedule (call inside the test lock)."""
-    amp = _amp_dtype(device)
+    amp = _amp_dtype(device, cfg.precision)
     workers = cfg.num_workers if cfg.num_workers is not None else (
         min(8, (os.cpu_count() or 1) // world) if device.type == "cuda" else 0)
     train_split = read_split(dataset_dir, "train", cfg.max_train)
@@ -492,7 +503,7 @@ def _validate(s: _Session, seconds: float) -> dict:
     stats = torch.tensor([run["loss"], run["mae"], run["n"]], dtype=torch.float64, device=s.device)
     if s.world > 1:
         dist.all_reduce(stats)
-    pred, y = _predict(s.model, s.val_loader, s.device)  # every rank: same weights, same fixed noise
+    pred, y = _predict(s.model, s.val_loader, s.device, s.amp)  # every rank: same weights, same fixed noise
     true_dex, pred_dex = s.scaler_y.inverse(y[:, 0]), s.scaler_y.inverse(pred[:, 0])
     row = dict(epoch=s.state["epoch"] + 1, train_loss=stats[0].item() / stats[2].item(),
                train_mae=stats[1].item() / stats[2].item(),
@@ -629,7 +640,7 @@ def evaluate(run_dir, split: str = "test", dataset_dir=None, device: str = "auto
     true = data.labels(cfg.label)
     ds = NoisySpectra(data.flux, data.error, scaler_y.transform(true), noise="fixed", seed=FIXED_NOISE_SEED,
                       alpha=cfg.noise_alpha)
-    pred = _predict_label(model, scaler_y, ds, cfg.batch_size, dev)
+    pred = _predict_label(model, scaler_y, ds, cfg.batch_size, dev, cfg.precision)
     metrics = dict(regression_metrics(true, pred), split=split, arch=cfg.arch, size=cfg.size, profile=cfg.profile,
                    best_epoch=ckpt["best_epoch"])
     runs.write_results(run_dir, pd.concat([pd.DataFrame({"true": true, "pred": pred}), data.params], axis=1),
@@ -671,7 +682,8 @@ def predict_spectra(run_dir, flux, device: str = "auto", batch_size: int = 256) 
     dev = resolve_device(device)
     model, ckpt = runs.load_model(run_dir)
     ds = NoisySpectra(flux, np.ones_like(flux), np.zeros(len(flux)), noise="fixed", alpha=0.0)
-    return _predict_label(model, LabelScaler.from_state_dict(ckpt["label_scaler"]), ds, batch_size, dev)
+    return _predict_label(model, LabelScaler.from_state_dict(ckpt["label_scaler"]), ds, batch_size, dev,
+                          ckpt["config"].get("precision", "auto"))
 
 
 if __name__ == "__main__":  # torchrun --nproc_per_node=K -m specvit_core.train --arch ... (as `specvit train`)

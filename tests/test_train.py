@@ -101,6 +101,22 @@ def test_evaluate_on_val_reproduces_the_training_validation(trained):
     assert len(pd.read_csv(run_dir / "val_predictions.csv")) == metrics["n"] == 64
 
 
+def test_bf16_autocast_on_cpu_learns_and_evaluates_in_the_precision_it_trained_in(trained, tiny_dataset, tmp_path):
+    config = TrainConfig(arch="convstem_lstm", profile="smoke", epochs=4, patience=4, batch_size=32, lr=3e-3,
+                         precision="bf16")
+    metrics = train(config, tiny_dataset, tmp_path / "bf16")
+    history = pd.read_csv(tmp_path / "bf16" / "history.csv")
+    assert history.train_loss.iloc[-1] < 0.5 * history.train_loss.iloc[0]  # it learns the toy signal as fp32 does
+    assert json.loads((tmp_path / "bf16" / "config.json").read_text())["amp"] == "bfloat16"
+    fp32 = pd.read_csv(trained[0] / "test_predictions.csv").pred
+    bf16 = pd.read_csv(tmp_path / "bf16" / "test_predictions.csv").pred
+    assert not np.allclose(fp32, bf16, atol=1e-4)  # the arithmetic did change
+    assert metrics["mae"] == pytest.approx(trained[1]["mae"], rel=0.25)  # ... not the accuracy on the toy
+    # evaluation repeats the validation of training only when it runs in the run's precision
+    assert evaluate(tmp_path / "bf16", "val")["mae"] == pytest.approx(
+        load_checkpoint(tmp_path / "bf16" / "best.pt")["best_val_mae"], rel=1e-6)
+
+
 def test_finished_run_returns_its_metrics_without_training_or_evaluating(trained, tiny_dataset):
     run_dir, metrics = trained
     before = load_checkpoint(run_dir / "last.pt")
@@ -201,6 +217,8 @@ def test_bad_configuration(tiny_dataset, tmp_path):
         train(TrainConfig(arch="bilstm", profile="huge"), tiny_dataset, tmp_path)
     with pytest.raises(ValueError, match="loss must be one of l1, mse; got 'huber'"):
         TrainConfig(arch="bilstm", loss="huber").resolved("recurrent")
+    with pytest.raises(ValueError, match="precision must be one of auto, fp32, bf16; got 'fp16'"):
+        TrainConfig(arch="bilstm", precision="fp16").resolved("recurrent")
     with pytest.raises(ValueError, match="lr=-0.1 is out of range"):
         TrainConfig(arch="bilstm", lr=-0.1).resolved("recurrent")
     with pytest.raises(ValueError, match="device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got 'gpu0'"):
