@@ -253,9 +253,7 @@ def _beats_lightgbm(main: dict, n_boot: int, seed: int) -> Evidence:
 
 def _swap_names(arch: str) -> tuple[str, str]:
     """Table 12's run names of ``arch`` with its own and with the other architecture's configuration."""
-    own = SWAP[arch]
-    other = next(family for family in SWAP.values() if family != own)
-    return swap_run_name(arch, own), swap_run_name(arch, other)
+    return swap_run_name(arch, SWAP[arch]), swap_run_name(arch, _other_family(arch))
 
 
 def _swap_robustness(profile: str, n_boot: int, seed: int) -> Evidence:
@@ -270,7 +268,18 @@ def _swap_robustness(profile: str, n_boot: int, seed: int) -> Evidence:
 
     interval = _joint_interval(found, lambda y, p: loss(y, p, "bilstm") - loss(y, p, "specvit"), n_boot, seed)
     return Evidence.from_interval("R² lost by the BiLSTM − R² lost by SpecViT with the other's configuration",
-                                  interval)
+                                  interval, paper=_paper_swap_loss("bilstm") - _paper_swap_loss("specvit"))
+
+
+def _paper_swap_loss(arch: str) -> float:
+    """Table 12: the R^2 ``arch`` lost with the other family's configuration."""
+    own, other = (paper.TABLE12[arch, label]["r2"] for label in ("native", f"{_other_family(arch)} config"))
+    return own - other
+
+
+def _other_family(arch: str) -> str:
+    """Table 12: the family whose configuration ``arch`` was trained with in the swap."""
+    return next(family for family in SWAP.values() if family != SWAP[arch])
 
 
 def _ceiling_approach(main: dict, ceiling: pd.DataFrame | None, n_boot: int, seed: int) -> Evidence:
@@ -324,7 +333,15 @@ def _scaling(profile: str, main: dict, n_boot: int, seed: int) -> Evidence:
 
     interval = _joint_interval({**series[arch], **lightgbm}, steeper, n_boot, seed)
     return Evidence.from_interval(f"slope of R² against log10 N: {arch} − LightGBM", interval,
-                                  note=f"N = {sorted(n_network.values())} and {sorted(n_lightgbm.values())}")
+                                  paper=_paper_slope("specvit") - _paper_slope("lightgbm"),
+                                  note=f"N = {sorted(n_network.values())} and {sorted(n_lightgbm.values())}; the "
+                                       "paper's value is SpecViT's (Table 10, N = 5e4 to 1e6)")
+
+
+def _paper_slope(model: str) -> float:
+    """Least-squares slope of Table 10's R^2 against log10 N over the sizes that give ``model``."""
+    sizes = [n for n, row in paper.TABLE10.items() if model in row]
+    return float(np.polyfit(np.log10(sizes), [paper.TABLE10[n][model] for n in sizes], 1)[0])
 
 
 def _ratio_interval(a: np.ndarray, b: np.ndarray, n_boot: int, seed: int) -> dict:
