@@ -20,8 +20,8 @@
 # section 5.1.4 and appendices C and J): the Jacobian of the spectrum with respect to (T_eff, log g, [M/H]), the
 # Fisher matrix under the simulator's noise, the Cramér-Rao bound marginalized over T_eff and [M/H] by a Schur
 # complement, and its translation into an R² ceiling, R²_max = 1 - CRLB / Var(log g). We rebuild Table 13's
-# ceiling, Figure 1 (right) and Figure 12, map the ceiling over the HR plane, and read the low-SNR ceiling
-# point-wise.
+# ceiling, Figure 1 (right) and Figure 12, map the ceiling over the HR plane, read the low-SNR ceiling
+# point-wise, and set every test star's own bound beside the best network's prediction of it.
 #
 # Every number on this page is computed here by `specvit_core.fisher`; re-run it at another profile with
 # `papermill notebooks/06_fisher.ipynb out.ipynb -p profile smoke`.
@@ -44,6 +44,7 @@ from IPython.display import Markdown, display
 from myst_nb import glue
 
 from specvit_core import fisher, interactive, metrics, noise, paper, runs
+from specvit_core.config import data_dir
 from specvit_core.report import best_network, profile_banner, rounded
 from specvit_core.simulate import SimulationConfig
 from specvit_core.spectra import load_grid
@@ -260,35 +261,78 @@ display(rounded(low.pivot_table(index="M_H", columns="T_eff", values="r2_max").i
 # %% [markdown]
 # ## 6.7 Figure 12: residuals against the CRLB envelope
 #
-# For every test spectrum of the best network, the bound at its own labels, magnitude and observing conditions
-# (`fisher.pointwise_crlb`, exact Jacobian). An unbiased estimator at the bound would have 68% of its residuals
-# within ±1 σ_CRLB; a model that shrinks toward the mean can beat that where the bound is loose.
+# For every test spectrum, the bound at its own labels, magnitude and observing conditions (`fisher.split_crlb`:
+# `fisher.pointwise_crlb` with the exact Jacobian, computed once per dataset and cached beside the split as
+# `crlb_test.csv`), set beside the best network's prediction of it (`fisher.star_ceiling`). An unbiased estimator
+# at the bound would have 68% of its residuals within ±1 σ_CRLB; a model that shrinks toward the mean can beat that
+# where the bound is loose.
 
 # %%
 if best is None:
     display(Markdown("*No evaluated network run exists for this profile yet: train one "
-                     "(chapter 04) and re-run this page to see Figure 12.*"))
+                     "(chapter 04) and re-run this page to see Figure 12 and the per-star ceiling.*"))
 else:
-    test = predictions[best]
-    conditions = {k: test[k].to_numpy() for k in noise.MEDIAN_CONDITIONS}
-    test["sigma_crlb"] = np.sqrt(fisher.pointwise_crlb(grid, test[list(fisher.AXES)].to_numpy(), test.mag.to_numpy(), conditions))
-    test["z"] = (test.pred - test.true) / test.sigma_crlb
-    print(f"{best}: share within 1 sigma_CRLB {np.mean(np.abs(test.z) < 1):.2f}, within 2: {np.mean(np.abs(test.z) < 2):.2f}")
+    crlb = fisher.split_crlb(data_dir(profile), grid)
+    stars = fisher.star_ceiling(predictions[best], crlb)
+    print(f"{best}: {len(stars)} test spectra, sigma_CRLB from {stars.sigma_crlb.min():.3f} to "
+          f"{stars.sigma_crlb.max():.3f} dex (median {stars.sigma_crlb.median():.3f})")
 
 # %%
 if best is not None:
-    order = np.argsort(test.snr.to_numpy())
+    order = np.argsort(stars.snr.to_numpy())
     fig, ax = plt.subplots(figsize=(7, 4))
-    ax.scatter(test.snr, test.pred - test.true, s=3, alpha=0.4, label=f"{best} residuals")
-    envelope = pd.Series(test.sigma_crlb.to_numpy()[order]).rolling(51, center=True, min_periods=5).median()
-    ax.plot(test.snr.to_numpy()[order], 2 * envelope, "k-", label="±2 σ_CRLB (running median)")
-    ax.plot(test.snr.to_numpy()[order], -2 * envelope, "k-")
+    ax.scatter(stars.snr, stars.residual, s=3, alpha=0.4, label=f"{best} residuals")
+    envelope = pd.Series(stars.sigma_crlb.to_numpy()[order]).rolling(51, center=True, min_periods=5).median()
+    ax.plot(stars.snr.to_numpy()[order], 2 * envelope, "k-", label="±2 σ_CRLB (running median)")
+    ax.plot(stars.snr.to_numpy()[order], -2 * envelope, "k-")
     ax.set(xlabel="SNR", ylabel="predicted - true log g [dex]", ylim=(-3, 3))
     ax.legend(fontsize=8)
     plt.tight_layout()
 
 # %% [markdown]
-# ## 6.8 Where the log g information sits
+# ## 6.8 The per-star ceiling
+#
+# Each star's residual in units of its own bound, z = (predicted - true) / σ_CRLB. For an efficient unbiased
+# estimator z follows N(0, 1) (`tests/test_fisher.py` checks it with generalized least squares on a linear-Gaussian
+# model). A star is **information-limited** when |residual| ≤ k σ_CRLB with k = `fisher.INFORMATION_LIMITED_K` = 2:
+# its error is within what the noise of its own spectrum allows (95% of an efficient estimator's stars are; k = 1
+# would call a third of them model-limited). Beyond that it is **model-limited**: the network, not the spectrum,
+# loses the information. Within the bound does not mean optimal: a model that shrinks toward the mean label is
+# biased and can have small |z| where the bound is loose (faint stars) while it misses the bright ones.
+
+# %%
+if best is not None:
+    z_range = np.linspace(-6, 6, 49)
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    ax.hist(np.clip(stars.z, -6, 6), bins=z_range, density=True, color="0.6", label=f"{best} (|z| > 6 at the edges)")
+    ax.plot(z_range, np.exp(-z_range**2 / 2) / np.sqrt(2 * np.pi), "k--", label="N(0, 1): efficient estimator")
+    ax.set(xlabel="z = residual / σ_CRLB", ylabel="density")
+    ax.legend(fontsize=8)
+    plt.tight_layout()
+    limits = stars.limit.value_counts().reindex(fisher.LIMITS, fill_value=0)
+    display(rounded(pd.DataFrame({"stars": limits, "share": limits / len(stars)})))
+
+# %% [markdown]
+# The network's R² against the ceiling of the same stars, R²_max = 1 - mean(CRLB) / Var(true log g) of the group,
+# by magnitude bin and by stellar type (giants log g < 2.5, dwarfs > 4.0; the R² of a narrow group uses its own
+# small label variance, so both R² and R²_max are lower there), with the median |z| and the shares within 1 and 2
+# σ_CRLB (68% and 95% for an efficient estimator).
+
+# %%
+if best is not None:
+    summary = fisher.ceiling_summary(stars, np.linspace(*config.mag_range, 5))
+    display(rounded(summary))
+    overall = summary.loc[("all", "all")]
+    display(Markdown(
+        f"At the **`{profile}`** profile, {np.mean(stars.limit == fisher.LIMITS[0]):.0%} of {best}'s "
+        f"{int(overall.n)} test stars are "
+        f"information-limited and its R² is {overall.r2:.3f} against a per-star ceiling of {overall.r2_max:.3f}"
+        + ("." if profile == "paper" else
+           f". The `{profile}` profile is a demonstration of the method with a small, briefly trained network, "
+           "not a result: run the chapter at `cpu` or `paper` for the numbers to read.")))
+
+# %% [markdown]
+# ## 6.9 Where the log g information sits
 #
 # The templates are an LTE synthesis from real line data and model atmospheres (chapter 1), and nothing in them
 # was adjusted to the paper's ceiling: the table of section 6.3 is a *result* to compare, not a target. Which lines
@@ -335,7 +379,7 @@ display(rounded(pd.Series({k: synthesizer.equivalent_width(*v, cat) for k, v in 
         .to_frame())
 
 # %% [markdown]
-# ## 6.9 Template fitting against the bound
+# ## 6.10 Template fitting against the bound
 #
 # At high SNR a χ² template fit (`specvit_core.template_fit`, appendix H) is close to an efficient estimator, so the
 # scatter of its log g over noise realizations should not fall below the CRLB by more than the sampling noise of
@@ -368,9 +412,12 @@ display(rounded(pd.Series({"SNR": snr_star[0], "sigma_CRLB [dex]": np.sqrt(crlb_
 #
 # The ceiling is 3D (T_eff, log g, [M/H]); the paper's Table 13 quotes a 5D ceiling that also marginalizes over
 # [α/M] and [C/M] (2-3 nodes each in BOSZ), which lowers it at low SNR (appendix J.5). Differences from the paper to
-# keep in mind: our observing conditions are fixed at the midpoints of Table 2 (the paper does not say); appendix
+# keep in mind: the ceiling grid's observing conditions are fixed at the midpoints of Table 2 (the paper does not
+# say; the per-star bounds of sections 6.7-6.8 use each spectrum's own); appendix
 # J.1 gives [M/H] as "14 nodes spanning -0.25 to +0.75", which cannot both hold on the BOSZ steps, and we use the
 # 14 nodes -2.5..+0.75 of the training labels; the paper does not say whether it normalizes the spectra before
 # differentiating, we do, as the networks see them. The Fisher matrix ignores the dependence of sigma on the labels
-# (J^T Σ⁻¹ J, eq. J.2). Code: `specvit_core/fisher.py`, `specvit_core/interactive.py` (the interactive
-# R²-against-SNR view); tests: `tests/test_fisher.py`, `tests/test_interactive.py`.
+# (J^T Σ⁻¹ J, eq. J.2). The per-star bounds of a dataset's test split are computed once and kept in the dataset
+# folder (`crlb_test.csv`, one row per spectrum in the split's order); delete the file to recompute them. Code:
+# `specvit_core/fisher.py`, `specvit_core/interactive.py` (the interactive R²-against-SNR view); tests:
+# `tests/test_fisher.py`, `tests/test_interactive.py`.

@@ -8,9 +8,13 @@ so the result does not depend on the parameter units (K versus dex). A nuisance 
 numerically so (condition number above ``MAX_NUISANCE_COND``) raises a ValueError instead of returning a bound
 from a pseudo-inverse: it means a nuisance parameter (combination) is not constrained by the spectrum, and the
 Jacobian (step sizes, parameter set) should be fixed rather than the bound trusted.
+
+The per-star ceiling (:func:`split_crlb`, :func:`star_ceiling`, :func:`ceiling_summary`) sets the bound of every
+spectrum of a dataset split, at its own labels and noise, beside a run's prediction of it.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -18,6 +22,9 @@ import pandas as pd
 
 from . import paper
 from .config import LABEL_RANGES
+from .data import read_manifest, read_split
+from .files import atomic_path
+from .metrics import STELLAR_TYPES, r2, stellar_type
 from .noise import MEDIAN_CONDITIONS, median_normalize, observe
 from .spectra.templates import AXES, TemplateGrid
 
@@ -538,7 +545,7 @@ def jacobian_mismatch(jac_a, jac_b, sigma) -> np.ndarray:
     return np.linalg.norm(wa - wb, axis=-2) / np.linalg.norm(wb, axis=-2)
 
 
-def pointwise_crlb(grid: TemplateGrid, labels, mags, conditions: dict) -> np.ndarray:
+def pointwise_crlb(grid: TemplateGrid, labels, mags, conditions: dict, chunk: int = 512) -> np.ndarray:
     """Marginal log g bound (dex^2) of individual spectra at their labels, magnitudes and observing conditions
     (e.g. a test set's ``params``), from the exact Jacobian of :func:`normalized_grid`: the envelope of Figure 12.
 
@@ -552,6 +559,8 @@ def pointwise_crlb(grid: TemplateGrid, labels, mags, conditions: dict) -> np.nda
         i-band magnitudes.
     conditions : dict of str -> array (N,)
         Observing conditions (keys of ``noise.TABLE2``).
+    chunk : int
+        Spectra per step (each holds a float64 Jacobian of ``n_pix x 3`` values: bounds the memory).
 
     Returns
     -------
@@ -561,9 +570,216 @@ def pointwise_crlb(grid: TemplateGrid, labels, mags, conditions: dict) -> np.nda
     Raises
     ------
     ValueError
-        Labels outside the grid, conditions outside ``noise.PHYSICAL_BOUNDS``, or a singular nuisance block.
+        Labels outside the grid, ``mags`` or conditions neither scalar nor one per spectrum, conditions outside
+        ``noise.PHYSICAL_BOUNDS``, ``chunk`` not a positive integer, or a singular nuisance block.
     """
     labels = grid.check_labels(labels)
-    jac = normalized_grid(grid).jacobian(labels)
-    flux, sigma = observe(grid.wave, grid.interpolate(labels, np.float64), np.asarray(mags, dtype=float), conditions)
-    return marginal_crlb(jac, median_normalize(flux, sigma)[1], LOGG)
+    if not (isinstance(chunk, (int, np.integer)) and chunk >= 1):
+        raise ValueError(f"chunk, {chunk!r}, must be a positive integer")
+    mags = _per_star("mags", mags, len(labels))
+    conditions = {k: _per_star(f"conditions[{k!r}]", v, len(labels)) for k, v in conditions.items()}
+    norm = normalized_grid(grid)
+    out = np.empty(len(labels))
+    for start in range(0, len(labels), chunk):
+        part = slice(start, start + chunk)
+        flux, sigma = observe(grid.wave, grid.interpolate(labels[part], np.float64), mags[part],
+                              {k: v[part] for k, v in conditions.items()})
+        out[part] = marginal_crlb(norm.jacobian(labels[part]), median_normalize(flux, sigma)[1], LOGG)
+    return out
+
+
+def _per_star(name: str, value, n: int) -> np.ndarray:
+    """``value`` as float64 of shape (n,): one value per spectrum, or a scalar repeated."""
+    try:
+        return np.broadcast_to(np.asarray(value, dtype=float), (n,))
+    except ValueError:
+        raise ValueError(f"{name} of shape {np.shape(value)} must be a scalar or hold one value per spectrum "
+                         f"({n})") from None
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The per-star ceiling: the bound of every spectrum of a split at its own labels and noise, beside the predictions.
+
+#: A residual within ``INFORMATION_LIMITED_K`` sigma_CRLB is "information-limited". For an efficient unbiased
+#: estimator the residual is N(0, CRLB), so 95.4% of its stars fall within 2 sigma (1 sigma would call 32% of the
+#: stars of a perfect estimator "model-limited"); a star beyond it is hard to explain by the noise of its spectrum.
+INFORMATION_LIMITED_K = 2.0
+LIMITS = ("information-limited", "model-limited")
+
+
+def crlb_path(dataset_dir, split: str = "test") -> Path:
+    """Where :func:`split_crlb` caches the bounds of a split: ``<dataset_dir>/crlb_<split>.csv``.
+
+    Parameters
+    ----------
+    dataset_dir : str or Path
+    split : {"train", "val", "test"}
+
+    Returns
+    -------
+    Path
+    """
+    return Path(dataset_dir) / f"crlb_{split}.csv"
+
+
+def split_crlb(dataset_dir, grid: TemplateGrid, split: str = "test") -> pd.DataFrame:
+    """The log g bound of every spectrum of a dataset split, computed once (:func:`pointwise_crlb`) and cached.
+
+    The cache ``crlb_path(dataset_dir, split)`` holds one row per spectrum in the split's order (column ``row``) and
+    is written atomically; a missing file is computed anew (delete it to recompute). A simulated dataset rebuilt
+    with ``overwrite`` replaces its folder, cache included.
+
+    Parameters
+    ----------
+    dataset_dir : str or Path
+        Dataset folder (:mod:`specvit_core.data`).
+    grid : TemplateGrid
+        The template grid the dataset was simulated from.
+    split : {"train", "val", "test"}
+        The split.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``row`` (position in the split); columns ``T_eff, log_g, M_H, mag`` (from the split's ``params``),
+        ``crlb`` (marginal variance bound of log g, dex^2) and ``sigma_crlb`` (its square root, dex).
+
+    Raises
+    ------
+    ValueError
+        A grid other than the one the dataset's manifest records; a cached file whose rows, labels or magnitudes
+        differ from the split's (the message names the file); labels outside the grid; as :func:`data.read_split`.
+    RuntimeError
+        The test split inside :func:`data.lock_test_split` (during training).
+    """
+    made_with = read_manifest(dataset_dir, required=False).get("grid_meta", grid.meta)
+    if made_with != grid.meta:
+        raise ValueError(f"the dataset {str(dataset_dir)!r} was simulated from another template grid than the one "
+                         "given; the bound must be computed with the grid that made its spectra")
+    params = read_split(dataset_dir, split).params
+    stars = params[[*AXES, "mag"]].astype(float).rename_axis("row")
+    path = crlb_path(dataset_dir, split)
+    if path.is_file():
+        cached = pd.read_csv(path, index_col="row")
+        _check_same_stars(cached, stars, f"the cached bounds {str(path)!r}", f"the {split} split of "
+                          f"{str(dataset_dir)!r}", "; delete the file to recompute it")
+        return cached
+    conditions = {k: params[k].to_numpy() for k in MEDIAN_CONDITIONS}
+    crlb = pointwise_crlb(grid, stars[list(AXES)].to_numpy(), stars.mag.to_numpy(), conditions)
+    table = stars.assign(crlb=crlb, sigma_crlb=np.sqrt(crlb))
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp)
+    return table
+
+
+def _check_same_stars(table: pd.DataFrame, stars: pd.DataFrame, what: str, reference: str, advice: str) -> None:
+    """Raise a ValueError naming ``what`` unless ``table`` has the rows, labels and magnitudes of ``stars``."""
+    columns = [*AXES, "mag"]
+    if len(table) != len(stars) or not set(columns) <= set(table.columns):
+        raise ValueError(f"{what} holds {len(table)} rows with columns {list(table.columns)}, but {reference} has "
+                         f"{len(stars)} spectra with {columns}: they are not of the same spectra{advice}")
+    differ = ~np.all(np.isclose(table[columns].to_numpy(float), stars[columns].to_numpy(float), rtol=1e-9,
+                                atol=1e-9), axis=1)
+    if differ.any():
+        raise ValueError(f"{what} differs from {reference} in the labels or magnitude of {int(differ.sum())} of "
+                         f"{len(stars)} rows (first row {int(np.flatnonzero(differ)[0])}): they are not of the same "
+                         f"spectra in the same order{advice}")
+
+
+def star_ceiling(predictions: pd.DataFrame, crlb: pd.DataFrame, k: float = INFORMATION_LIMITED_K) -> pd.DataFrame:
+    """A run's log g predictions with the per-star bound beside each: z-score and information/model limit.
+
+    Parameters
+    ----------
+    predictions : pandas.DataFrame
+        From :func:`specvit_core.runs.read_predictions`, one row per spectrum of the split in its order (read
+        template fits with ``successful_only=False``: their failed fits are dropped here, after the rows are
+        matched): ``true``, ``pred`` of log g and the labels ``T_eff, log_g, M_H`` and ``mag``.
+    crlb : pandas.DataFrame
+        :func:`split_crlb` of the same split.
+    k : float
+        A star is ``"information-limited"`` when ``|residual| <= k sigma_CRLB``, ``"model-limited"`` otherwise
+        (default :data:`INFORMATION_LIMITED_K`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``row`` (position in the split); the columns of ``predictions`` plus ``crlb``, ``sigma_crlb``,
+        ``residual`` (pred - true, dex), ``z`` (residual / sigma_crlb), ``limit`` (one of :data:`LIMITS`) and
+        ``stellar_type`` (:func:`specvit_core.metrics.stellar_type` of the true log g).
+
+    Raises
+    ------
+    ValueError
+        ``k`` not positive; predictions of other spectra or in another order (the rows, labels or magnitudes
+        differ); predictions of another label than log g.
+    """
+    if not (np.isfinite(k) and k > 0):
+        raise ValueError(f"k, {k!r}, must be positive and finite")
+    _check_same_stars(predictions, crlb, "the predictions table", "the split of the bounds",
+                      " (give the predictions of every spectrum of the split in its order)")
+    if not np.allclose(predictions.true, predictions.log_g, rtol=1e-9, atol=1e-9):
+        raise ValueError("the predictions are not of log g (their true values are not the log_g column): the "
+                         "per-star ceiling is that of log g")
+    stars = predictions.set_axis(crlb.index).assign(crlb=crlb.crlb, sigma_crlb=crlb.sigma_crlb)
+    stars["residual"] = stars.pred - stars.true
+    stars["z"] = stars.residual / stars.sigma_crlb
+    stars["limit"] = np.where(np.abs(stars.residual) <= k * stars.sigma_crlb, *LIMITS)
+    stars["stellar_type"] = stellar_type(stars.true)
+    return stars[stars.success.astype(bool)] if "success" in stars else stars
+
+
+def ceiling_summary(stars: pd.DataFrame, mag_edges) -> pd.DataFrame:
+    """The network's R^2 against the per-star ceiling of the same stars, by magnitude bin and stellar type.
+
+    A group's ceiling is ``R2_max = 1 - mean(CRLB) / Var(true log g)`` (:func:`r2_ceiling` of the group's mean
+    bound and label variance): the population R^2 of an unbiased estimator at the bound of every star, comparable
+    with the network's R^2 on the same stars.
+
+    Parameters
+    ----------
+    stars : pandas.DataFrame
+        From :func:`star_ceiling`.
+    mag_edges : array_like
+        Strictly increasing magnitude bin edges covering every star (bins ``[lo, hi)``, the last one closed).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index (``by``, ``stratum``): the magnitude bins (``by = "i magnitude"``), the stellar types and ``all``;
+        columns ``n``, ``r2`` (the network's), ``r2_max``, ``ratio`` (r2 / r2_max), ``median_abs_z`` and
+        ``within_1``, ``within_2`` (share of |z| <= 1 and <= 2). An empty group has n = 0 and NaN values; r2 and
+        r2_max are NaN where the group's true log g is constant, ``ratio`` where r2_max is 0.
+
+    Raises
+    ------
+    ValueError
+        Edges that are not strictly increasing or do not cover every star's magnitude.
+    """
+    edges = np.asarray(mag_edges, dtype=float)
+    if edges.ndim != 1 or edges.size < 2 or not np.all(np.diff(edges) > 0):
+        raise ValueError(f"mag_edges must be a strictly increasing 1-D array of at least 2 values; got {edges}")
+    mag = stars.mag.to_numpy(float)
+    if np.any((mag < edges[0]) | (mag > edges[-1])):
+        raise ValueError(f"{int(np.sum((mag < edges[0]) | (mag > edges[-1])))} stars lie outside the magnitude "
+                         f"edges [{edges[0]:g}, {edges[-1]:g}]; every star must fall in a bin")
+    which = np.clip(np.searchsorted(edges, mag, side="right") - 1, 0, edges.size - 2)
+    groups = {("i magnitude", f"[{lo:g}, {hi:g}{']' if b == edges.size - 2 else ')'}"): which == b
+              for b, (lo, hi) in enumerate(zip(edges[:-1], edges[1:]))}
+    groups |= {("stellar type", t): stars.stellar_type.to_numpy() == t for t in STELLAR_TYPES}
+    groups[("all", "all")] = np.ones(len(stars), bool)
+    rows = {key: _ceiling_row(stars[mask]) for key, mask in groups.items()}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis(["by", "stratum"])
+
+
+def _ceiling_row(stars: pd.DataFrame) -> dict:
+    """n, the network's R^2, the ceiling R^2_max, their ratio and the z statistics of one group of stars."""
+    if stars.empty:
+        return {"n": 0, **dict.fromkeys(("r2", "r2_max", "ratio", "median_abs_z", "within_1", "within_2"), np.nan)}
+    variance = float(np.var(stars.true))
+    r2_max = float(r2_ceiling(stars.crlb.mean(), variance)) if variance > 0 else np.nan
+    score = r2(stars.true, stars.pred)
+    abs_z = np.abs(stars.z.to_numpy())
+    return {"n": len(stars), "r2": score, "r2_max": r2_max, "ratio": score / r2_max if r2_max > 0 else np.nan,
+            "median_abs_z": float(np.median(abs_z)), "within_1": float(np.mean(abs_z <= 1)),
+            "within_2": float(np.mean(abs_z <= 2))}

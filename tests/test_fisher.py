@@ -1,7 +1,17 @@
+import re
+
 import numpy as np
+import pandas as pd
 import pytest
+from scipy.stats import norm
 
 from specvit_core import fisher as F
+from specvit_core.data import lock_test_split, read_split
+from specvit_core.instrument import mr_wavelength
+from specvit_core.noise import draw_conditions, median_normalize, observe
+from specvit_core.simulate import generate_dataset
+from specvit_core.spectra.embedded import embedded_grid
+from specvit_core.spectra.templates import TemplateGrid
 
 N_PIX = 400
 
@@ -143,25 +153,22 @@ def test_central_difference_rejects_bad_input():
 # ---------------------------------------------------------------------------------------------------------------
 # The ceiling of the simulated spectra
 
-from specvit_core.spectra.embedded import embedded_grid  # noqa: E402
-
-
 @pytest.fixture(scope="module")
-def small_grid():
+def fine_grid():
     """A small embedded grid with uniform steps on every axis (1.5 x the paper's T_eff step of the ceiling grid),
-    synthesized once and cached in data/cache."""
+    finer in log g and [M/H] than conftest's ``small_grid``; synthesized once and cached in data/cache."""
     axes = {"T_eff": np.arange(4000.0, 5001.0, 250.0), "log_g": np.arange(1.5, 4.01, 0.5),
             "M_H": np.arange(-1.0, 0.51, 0.25)}
     return embedded_grid(axes=axes, progress=False)
 
 
-def test_finite_difference_and_exact_jacobians_obey_the_spline_identity(small_grid):
+def test_finite_difference_and_exact_jacobians_obey_the_spline_identity(fine_grid):
     # For a C2 cubic spline on uniform nodes, (s'_{i-1} + 4 s'_i + s'_{i+1}) / 6 = (y_{i+1} - y_{i-1}) / (2h) at
     # every interior node: the central difference of eq. J.1 is a smoothed copy of the exact derivative, and the
     # two differ by exactly -(s'_{i-1} - 2 s'_i + s'_{i+1}) / 6, i.e. only where the derivative itself curves.
-    axes = small_grid.axes
-    _, _, fd = F.normalized_jacobian(small_grid, axes, "finite_difference")
-    _, _, exact = F.normalized_jacobian(small_grid, axes, "exact")
+    axes = fine_grid.axes
+    _, _, fd = F.normalized_jacobian(fine_grid, axes, "finite_difference")
+    _, _, exact = F.normalized_jacobian(fine_grid, axes, "exact")
     shape = tuple(len(axes[a]) for a in F.AXES) + fd.shape[1:]
     fd, exact = fd.reshape(shape), exact.reshape(shape)
     for k in range(3):
@@ -171,15 +178,15 @@ def test_finite_difference_and_exact_jacobians_obey_the_spline_identity(small_gr
         np.testing.assert_allclose(smoothed, d[1:-1], rtol=0, atol=1e-9 * np.abs(d).max())
 
 
-def test_finite_difference_and_exact_ceilings_agree_where_the_grid_is_smooth(small_grid):
+def test_finite_difference_and_exact_ceilings_agree_where_the_grid_is_smooth(fine_grid):
     # Smooth: the exact Jacobian's relative second difference kappa along every axis is <= 0.5 (noise-weighted).
     # By the identity above, the column mismatch eps = |J_fd - J_exact| / |J_exact| is then kappa / 6 <= 0.08.
     # To first order the log g residual after marginalization, of norm sqrt(rho) |J_g|, moves by <= eps |J_g|, so
     # the marginal information (a squared norm) and the CRLB move by <= 2 eps / sqrt(rho): that is the tolerance.
-    axes = small_grid.axes
-    _, _, fd = F.normalized_jacobian(small_grid, axes, "finite_difference")
-    _, _, exact = F.normalized_jacobian(small_grid, axes, "exact")
-    sigma, _ = F.normalized_sigma(small_grid, axes, 21.5)
+    axes = fine_grid.axes
+    _, _, fd = F.normalized_jacobian(fine_grid, axes, "finite_difference")
+    _, _, exact = F.normalized_jacobian(fine_grid, axes, "exact")
+    sigma, _ = F.normalized_sigma(fine_grid, axes, 21.5)
     shape = tuple(len(axes[a]) for a in F.AXES)
     kappa = np.zeros(fd.shape[:1] + (3,))
     for k in range(3):
@@ -198,28 +205,215 @@ def test_finite_difference_and_exact_ceilings_agree_where_the_grid_is_smooth(sma
     assert np.all(eps <= 0.5 / 6 + 0.01)
 
 
-def test_ceiling_falls_with_magnitude_and_matches_the_pointwise_bound(small_grid):
-    axes = F.ceiling_axes(small_grid, ranges={"T_eff": (4250, 4750), "log_g": (2, 3), "M_H": (-0.5, 0)})
-    points = F.ceiling_points(small_grid, mags=(20.0, 22.0), axes=axes, method="exact", label_variance=4 / 3)
+def test_ceiling_falls_with_magnitude_and_matches_the_pointwise_bound(fine_grid):
+    axes = F.ceiling_axes(fine_grid, ranges={"T_eff": (4250, 4750), "log_g": (2, 3), "M_H": (-0.5, 0)})
+    points = F.ceiling_points(fine_grid, mags=(20.0, 22.0), axes=axes, method="exact", label_variance=4 / 3)
     bright, faint = (points[points.mag == m].reset_index(drop=True) for m in (20.0, 22.0))
     assert np.all(faint.crlb > bright.crlb) and np.all(faint.r2_max <= bright.r2_max)
     assert np.all(faint.snr < bright.snr)
     cond = {k: np.full(len(faint), v) for k, v in F.MEDIAN_CONDITIONS.items()}
-    direct = F.pointwise_crlb(small_grid, faint[list(F.AXES)].to_numpy(), faint.mag.to_numpy(), cond)
+    direct = F.pointwise_crlb(fine_grid, faint[list(F.AXES)].to_numpy(), faint.mag.to_numpy(), cond)
     np.testing.assert_allclose(direct, faint.crlb, rtol=1e-6)
     table = F.ceiling_table(points)
     assert list(table.mag) == [20.0, 22.0] and np.all(table.r2_max_p10 <= table.r2_max_p90)
 
 
-def test_ceiling_helpers_reject_bad_input(small_grid):
+def test_ceiling_helpers_reject_bad_input(fine_grid):
     with pytest.raises(ValueError, match="stride, 0, must be a positive integer"):
-        F.ceiling_axes(small_grid, stride=0)
+        F.ceiling_axes(fine_grid, stride=0)
     with pytest.raises(ValueError, match=r"the log_g range \(4.5, 5\) holds no node"):
-        F.ceiling_axes(small_grid, ranges={"log_g": (4.5, 5.0), "T_eff": (4000, 5000), "M_H": (-1, 0)})
+        F.ceiling_axes(fine_grid, ranges={"log_g": (4.5, 5.0), "T_eff": (4000, 5000), "M_H": (-1, 0)})
     with pytest.raises(ValueError, match="method, 'spline', must be one of"):
-        F.normalized_jacobian(small_grid, small_grid.axes, "spline")
+        F.normalized_jacobian(fine_grid, fine_grid.axes, "spline")
     with pytest.raises(ValueError, match="are not all nodes of the grid"):
-        F.normalized_jacobian(small_grid, {**small_grid.axes, "log_g": np.array([2.25])})
-    points = F.ceiling_points(small_grid, mags=(21.0,), axes=F.ceiling_axes(small_grid, stride=4))
+        F.normalized_jacobian(fine_grid, {**fine_grid.axes, "log_g": np.array([2.25])})
+    points = F.ceiling_points(fine_grid, mags=(21.0,), axes=F.ceiling_axes(fine_grid, stride=4))
     with pytest.raises(ValueError, match=r"mag, 22.0, is not one of the magnitudes of points: \[21.0\]"):
         F.ceiling_map(points, 22.0)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The per-star ceiling
+
+LINEAR_AXES = {"T_eff": np.arange(4000.0, 5001.0, 250.0), "log_g": np.arange(1.0, 5.01, 1.0),
+               "M_H": np.arange(-1.0, 0.51, 0.5)}
+
+
+@pytest.fixture(scope="module")
+def linear_lines():
+    """Line depths ``a`` (n_pix, 3) of a spectrum linear in the labels, ``f = 1 - a u`` with ``u`` the labels scaled
+    to [0, 1] over LINEAR_AXES: three overlapping line sets on 1500 of the 4096 pixels, so that more than half of
+    the pixels are continuum at exactly 1 and the median of every spectrum is 1 (normalization leaves it linear)."""
+    rng = np.random.default_rng(5)
+    a = np.zeros((4096, 3))
+    lines = rng.permutation(4096)[:1500]
+    for k, part in enumerate((lines[:700], lines[400:1100], lines[800:])):  # overlaps correlate the columns
+        a[part, k] = rng.uniform(0.05, 0.3, part.size)
+    return a
+
+
+def _linear_flux(a, labels):
+    """The linear spectrum ``1 - a u(labels)`` (N, n_pix) and its Jacobian d f / d labels (n_pix, 3)."""
+    lo = np.array([LINEAR_AXES[k][0] for k in F.AXES])
+    span = np.array([LINEAR_AXES[k][-1] for k in F.AXES]) - lo
+    return 1.0 - ((labels - lo) / span) @ a.T, -a / span
+
+
+@pytest.fixture(scope="module")
+def linear_grid(linear_lines):
+    """A float64 TemplateGrid whose nodes hold the linear spectrum: its spline interpolant is the linear model."""
+    nodes = F.node_labels(LINEAR_AXES)
+    flux = _linear_flux(linear_lines, nodes)[0].reshape(*(len(LINEAR_AXES[k]) for k in F.AXES), -1)
+    return TemplateGrid(axes=LINEAR_AXES, wave=mr_wavelength(), flux=flux, continuum=np.ones_like(flux),
+                        meta={"model": "linear"})
+
+
+def _linear_stars(n, seed):
+    """Labels, magnitudes and observing conditions of ``n`` stars drawn inside LINEAR_AXES."""
+    rng = np.random.default_rng(seed)
+    labels = np.stack([rng.uniform(LINEAR_AXES[k][0], LINEAR_AXES[k][-1], n) for k in F.AXES], axis=1)
+    return labels, rng.uniform(20.5, 22.5, n), draw_conditions(rng, n)
+
+
+def test_pointwise_crlb_equals_the_closed_form_inverse_fisher_element_of_a_linear_model(linear_lines, linear_grid):
+    labels, mags, conditions = _linear_stars(50, seed=6)
+    flux, jac = _linear_flux(linear_lines, labels)
+    sigma = median_normalize(*observe(mr_wavelength(), flux, mags, conditions))[1]  # median 1: x = f
+    fisher = np.einsum("pi,np,pj->nij", jac, 1 / sigma**2, jac)  # J^T Sigma^-1 J of every star
+    closed_form = np.linalg.inv(fisher)[:, F.LOGG, F.LOGG]
+    bound = F.pointwise_crlb(linear_grid, labels, mags, conditions, chunk=16)  # chunks of uneven size
+    np.testing.assert_allclose(bound, closed_form, rtol=1e-9)
+    assert np.ptp(np.log(bound)) > 1  # the stars' own noise matters: bounds spread over more than a factor e
+    with pytest.raises(ValueError, match=r"mags of shape \(49,\) must be a scalar or hold one value per spectrum"):
+        F.pointwise_crlb(linear_grid, labels, mags[:-1], conditions)
+    with pytest.raises(ValueError, match="chunk, 0, must be a positive integer"):
+        F.pointwise_crlb(linear_grid, labels, mags, conditions, chunk=0)
+
+
+def test_efficient_estimator_of_a_linear_model_gives_standard_normal_z(linear_lines, linear_grid):
+    # Generalized least squares is the efficient estimator of a linear-Gaussian model: its log g residual is
+    # N(0, CRLB) for every star, so z = residual / sigma_CRLB is N(0, 1) and the network-free R^2 equals the ceiling.
+    n = 4000
+    labels, mags, conditions = _linear_stars(n, seed=7)
+    flux, jac = _linear_flux(linear_lines, labels)
+    sigma = median_normalize(*observe(mr_wavelength(), flux, mags, conditions))[1]
+    observed = flux + sigma * np.random.default_rng(8).normal(size=flux.shape)
+    # f = 1 + J (theta - lo): the GLS estimate (J^T W J)^-1 J^T W (x - 1) + lo from the observed spectrum alone
+    lo = np.array([LINEAR_AXES[k][0] for k in F.AXES])
+    fisher = np.einsum("pi,np,pj->nij", jac, 1 / sigma**2, jac)
+    estimate = lo + np.linalg.solve(fisher, np.einsum("pi,np->ni", jac, (observed - 1) / sigma**2)[..., None])[..., 0]
+    stars = pd.DataFrame(dict(zip(F.AXES, labels.T)) | {"mag": mags})
+    crlb = F.pointwise_crlb(linear_grid, labels, mags, conditions)
+    table = F.star_ceiling(stars.assign(true=labels[:, F.LOGG], pred=estimate[:, F.LOGG]),
+                           stars.rename_axis("row").assign(crlb=crlb, sigma_crlb=np.sqrt(crlb)))
+    z = table.z.to_numpy()
+    assert abs(z.mean()) < 4 / np.sqrt(n)  # 4 standard errors of the mean of n N(0, 1) draws
+    assert abs(z.std() - 1) < 4 / np.sqrt(2 * n)  # and of their standard deviation
+    share = 2 * norm.cdf(F.INFORMATION_LIMITED_K) - 1  # 0.954 of an efficient estimator's stars
+    assert abs((table.limit == "information-limited").mean() - share) < 4 * np.sqrt(share * (1 - share) / n)
+    overall = F.ceiling_summary(table, [20.5, 22.5]).loc[("all", "all")]
+    # 1 - R^2 = mean(residual^2) / Var, 1 - R^2_max = mean(CRLB) / Var: their ratio is 1 within its sampling error
+    error = 4 * np.sqrt(2 * np.sum(crlb**2)) / np.sum(crlb)
+    assert abs((1 - overall.r2) / (1 - overall.r2_max) - 1) < error
+    assert overall.within_1 == pytest.approx(norm.cdf(1) - norm.cdf(-1), abs=4 * np.sqrt(0.683 * 0.317 / n))
+
+
+@pytest.fixture(scope="module")
+def simulated_dataset(small_simulation, small_grid, tmp_path_factory):
+    """A dataset simulated from conftest's small grid (30 test spectra)."""
+    folder = tmp_path_factory.mktemp("crlb") / "data"
+    generate_dataset(folder, small_simulation, small_grid, progress=False)
+    return folder
+
+
+def test_split_crlb_is_each_spectrums_own_bound_and_is_computed_once(simulated_dataset, small_grid):
+    dataset = simulated_dataset
+    path = F.crlb_path(dataset)
+    assert path == dataset / "crlb_test.csv" and not path.exists()
+    first = F.split_crlb(dataset, small_grid)
+    test = read_split(dataset, "test")
+    assert path.is_file() and list(first.index) == list(range(len(test)))
+    np.testing.assert_array_equal(first.log_g, test.labels("log_g"))
+    # the bound of each spectrum with the sigma stored beside it in the dataset (float32): its own noise
+    jac = F.normalized_grid(small_grid).jacobian(test.params[list(F.AXES)].to_numpy())
+    np.testing.assert_allclose(first.crlb, F.marginal_crlb(jac, test.error, F.LOGG), rtol=1e-5)  # float32: ~1e-6
+    np.testing.assert_allclose(first.sigma_crlb ** 2, first.crlb, rtol=1e-12)
+    edited = pd.read_csv(path, index_col="row")
+    edited["crlb"] *= 2
+    edited.to_csv(path)
+    np.testing.assert_allclose(F.split_crlb(dataset, small_grid).crlb, 2 * first.crlb)  # read, not recomputed
+    with lock_test_split(), pytest.raises(RuntimeError, match="test split is locked"):
+        F.split_crlb(dataset, small_grid)
+
+
+def test_split_crlb_refuses_a_stale_cache_and_another_grid(simulated_dataset, small_grid, fine_grid, tmp_path):
+    dataset = tmp_path / "copy"
+    dataset.mkdir()
+    for name in ("manifest.json", "test.h5"):
+        (dataset / name).write_bytes((simulated_dataset / name).read_bytes())
+    table = F.split_crlb(dataset, small_grid)
+    path = F.crlb_path(dataset)
+    table.iloc[:-1].to_csv(path)
+    name = re.escape(str(path))
+    with pytest.raises(ValueError, match=rf"{name}' holds 29 rows .* but the test split of .* has 30 spectra"):
+        F.split_crlb(dataset, small_grid)
+    table.iloc[::-1].reset_index(drop=True).rename_axis("row").to_csv(path)
+    with pytest.raises(ValueError, match=rf"{name}' differs from the test split .* delete the file to recompute"):
+        F.split_crlb(dataset, small_grid)
+    with pytest.raises(ValueError, match="simulated from another template grid"):
+        F.split_crlb(dataset, fine_grid)
+
+
+@pytest.fixture
+def made_up():
+    """Five stars with dyadic bounds and residuals (exact in floating point) and their bounds table."""
+    stars = pd.DataFrame({"T_eff": 4500.0, "log_g": [1.0, 2.0, 3.0, 4.5, 4.25], "M_H": 0.0,
+                          "mag": [20.6, 20.7, 21.6, 22.4, 22.5]})
+    sigma = np.array([0.25, 0.25, 0.5, 0.5, 0.125])
+    residual = np.array([0.125, -0.75, 0.75, -1.0, 0.5])  # z = 0.5, -3, 1.5, -2, 4
+    predictions = stars.assign(true=stars.log_g, pred=stars.log_g + residual)
+    return predictions, stars.rename_axis("row").assign(crlb=sigma**2, sigma_crlb=sigma)
+
+
+def test_star_ceiling_classifies_made_up_residuals(made_up):
+    predictions, crlb = made_up
+    stars = F.star_ceiling(predictions, crlb)
+    np.testing.assert_array_equal(stars.z, [0.5, -3.0, 1.5, -2.0, 4.0])
+    assert list(stars.limit) == ["information-limited", "model-limited", "information-limited",
+                                 "information-limited", "model-limited"]  # |z| = k = 2 counts as within
+    assert list(stars.stellar_type) == ["giant", "giant", "subgiant", "dwarf", "dwarf"]
+    assert list(F.star_ceiling(predictions, crlb, k=1).limit).count("information-limited") == 1
+    fits = F.star_ceiling(predictions.assign(success=[True, False, True, True, False]), crlb)
+    assert list(fits.index) == [0, 2, 3]  # failed fits dropped after matching; rows keep their split position
+
+
+def test_ceiling_summary_of_made_up_residuals(made_up):
+    summary = F.ceiling_summary(F.star_ceiling(*made_up), [20.0, 20.5, 21.5, 22.5])
+    assert list(summary.index) == [("i magnitude", "[20, 20.5)"), ("i magnitude", "[20.5, 21.5)"),
+                                   ("i magnitude", "[21.5, 22.5]"), ("stellar type", "giant"),
+                                   ("stellar type", "subgiant"), ("stellar type", "dwarf"), ("all", "all")]
+    assert summary.n.tolist() == [0, 2, 3, 2, 1, 2, 5]
+    assert summary.iloc[0].drop("n").isna().all()  # an empty bin: an explicit row, no made-up number
+    bright = summary.loc[("i magnitude", "[20.5, 21.5)")]  # true log g 1, 2 (Var 0.25); CRLB 1/16 each
+    assert bright.r2_max == pytest.approx(1 - 0.0625 / 0.25)
+    assert bright.r2 == pytest.approx(1 - (0.125**2 + 0.75**2) / 2 / 0.25)
+    assert bright.ratio == pytest.approx(bright.r2 / bright.r2_max)
+    assert (bright.median_abs_z, bright.within_1, bright.within_2) == (1.75, 0.5, 0.5)
+    subgiant = summary.loc[("stellar type", "subgiant")]  # one star: no label variance, no R^2
+    assert np.isnan(subgiant.r2) and np.isnan(subgiant.r2_max) and subgiant.within_2 == 1.0
+    everyone = summary.loc[("all", "all")]
+    assert (everyone.median_abs_z, everyone.within_1, everyone.within_2) == (2.0, 0.2, 0.6)
+    with pytest.raises(ValueError, match=r"1 stars lie outside the magnitude edges \[20.65, 22.5\]"):
+        F.ceiling_summary(F.star_ceiling(*made_up), [20.65, 22.5])
+
+
+def test_star_ceiling_refuses_predictions_of_other_spectra_or_labels(made_up):
+    predictions, crlb = made_up
+    with pytest.raises(ValueError, match=r"the predictions table holds 4 rows .* bounds has 5 spectra"):
+        F.star_ceiling(predictions.iloc[:4], crlb)
+    with pytest.raises(ValueError, match=r"in the labels or magnitude of 4 of 5 rows \(first row 0\)"):
+        F.star_ceiling(predictions.iloc[::-1].reset_index(drop=True), crlb)
+    with pytest.raises(ValueError, match="the predictions are not of log g"):
+        F.star_ceiling(predictions.assign(true=predictions.T_eff), crlb)
+    with pytest.raises(ValueError, match="k, 0, must be positive"):
+        F.star_ceiling(predictions, crlb, k=0)
