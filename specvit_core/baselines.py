@@ -26,9 +26,9 @@ from sklearn.preprocessing import StandardScaler
 
 from . import runs
 from .config import data_dir, get_profile, runs_dir
-from .data import FIXED_NOISE_SEED, fixed_noisy, flux_is_observed, lock_test_split, read_manifest, read_split
+from .data import (FIXED_NOISE_SEED, fixed_noisy, flux_is_observed, lock_test_split, noisy_rows, read_manifest,
+                   read_split)
 from .metrics import check_arrays, mae, r2, regression_metrics
-from .noise import noisy_spectrum
 from .spectra import AXES, TemplateGrid, load_grid
 from .template_fit import template_fit
 from .verify import check_contract
@@ -79,8 +79,7 @@ def training_inputs(flux, error, labels, n_augment: int = 1, seed: int = 42, alp
         error = np.broadcast_to(np.float32(1.0), flux.shape)
     else:
         flux, error, labels = check_arrays(flux=flux, error=error, labels=labels)
-    x = np.concatenate([np.stack([noisy_spectrum(f, e, np.random.default_rng((seed, k, i)), alpha)
-                                  for i, (f, e) in enumerate(zip(flux, error))]) for k in range(n_augment)])
+    x = np.concatenate([noisy_rows(flux, error, np.arange(len(flux)), seed, k, alpha) for k in range(n_augment)])
     return x, np.tile(labels, n_augment)
 
 

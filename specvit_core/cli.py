@@ -19,7 +19,7 @@ def _simulate(args: argparse.Namespace) -> int:
         overrides["mag_range"] = tuple(args.mag)
     config = SimulationConfig.from_profile(args.profile, **overrides)
     out = args.out or data_dir(args.profile)
-    manifest = generate_dataset(out, config, overwrite=args.overwrite)
+    manifest = generate_dataset(out, config, overwrite=args.overwrite, workers=args.workers)
     print(f"wrote {sum(f['n'] for f in manifest['files'].values())} spectra to {out}")
     return 0
 
@@ -63,8 +63,8 @@ def _train(args: argparse.Namespace) -> int:
     from .train import TrainConfig, train
 
     config = TrainConfig(arch=args.arch, profile=args.profile, epochs=args.epochs, patience=args.patience,
-                         batch_size=args.batch_size, lr=args.lr, warmup_epochs=args.warmup_epochs, seed=args.seed,
-                         max_train=args.max_train, max_steps=args.max_steps, device=args.device,
+                         batch_size=args.batch_size, loss=args.loss, lr=args.lr, warmup_epochs=args.warmup_epochs,
+                         seed=args.seed, max_train=args.max_train, max_steps=args.max_steps, device=args.device,
                          init_from=args.init_from, num_workers=args.num_workers, precision=args.precision)
     dataset = args.data or ensure_dataset(args.profile)  # the profile's dataset, simulated when missing
     metrics = train(config, dataset, (args.runs or runs_dir(args.profile)) / args.arch, resume=not args.no_resume)
@@ -186,8 +186,8 @@ def _add_transfer_parsers(sub) -> None:
     pred = sub.add_parser(
         "predict", help="predict log g of survey spectra with a trained run",
         description="Apply a run's best checkpoint to a dataset folder (every split; e.g. from specvit preprocess) "
-        "or to survey files preprocessed on the fly, and write a CSV: targetid, log_g_pred and the labels when "
-        "known.")
+        "or to survey files preprocessed on the fly, and write a CSV: targetid, log_g_pred, log_g_pred_sigma (a run "
+        "trained with --loss gaussian_nll) and the labels when known.")
     pred.add_argument("--run", type=Path, required=True, help="a run folder with best.pt (e.g. runs/quick/specvit)")
     pred.add_argument("--data", type=Path, help="a dataset folder")
     _add_survey_options(pred, required=False)
@@ -205,6 +205,7 @@ def _book(args: argparse.Namespace) -> int:
 
 def _add_train_parser(sub, profiles: list[str]) -> None:
     from .models import list_models
+    from .train import LOSSES
 
     archs = list_models()
     train = sub.add_parser(
@@ -219,6 +220,8 @@ def _add_train_parser(sub, profiles: list[str]) -> None:
     train.add_argument("--patience", type=int, help="override the profile's early-stopping patience (epochs "
                        "without a better validation MAE); raise it with --epochs for models that sit on a plateau first")
     train.add_argument("--batch-size", type=int, help="override the profile's batch size")
+    train.add_argument("--loss", choices=list(LOSSES), help="training loss (default: Table 1's for the family); "
+                       "gaussian_nll adds a Gaussian NLL head (mean and log-variance) and writes pred_sigma")
     train.add_argument("--lr", type=float, help="peak learning rate (default: Table 1's times the profile's lr_scale)")
     train.add_argument("--warmup-epochs", type=float,
                        help="linear learning-rate warm-up before the cosine decay (default: the profile's)")
@@ -284,6 +287,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--grid", help='"embedded" (default) or a folder of BOSZ files')
     sim.add_argument("--compression", choices=["none", "lzf", "gzip"],
                      help="HDF5 compression of flux and error (default none: fastest; gzip is ~37%% smaller)")
+    sim.add_argument("--workers", type=int, default=1,
+                     help="processes writing files at once, one file each (default: %(default)s); the dataset is "
+                          "identical for any number")
     sim.add_argument("--overwrite", action="store_true", help="replace an existing dataset")
     sim.set_defaults(func=_simulate)
 

@@ -1,16 +1,19 @@
-"""The HDF5 splits (writing and reading), the torch Dataset with on-the-fly noise (paper eq. 3), label normalization.
+"""The HDF5 splits (writing and reading), the torch Datasets with on-the-fly noise (paper eq. 3), label normalization.
 
 A dataset is a folder with ``train_000.h5, train_001.h5, ...`` (shards, concatenated in order), ``val.h5`` and
 ``test.h5`` in the paper's schema (appendix L.9/K.2), written by :class:`SpectraWriter`. The flux stored there is
-the clean, median-normalized spectrum; :class:`NoisySpectra` draws the observational noise
-``x + alpha * eps * sigma`` (:func:`~specvit_core.noise.noisy_spectrum`) when a sample is read: a fresh
-realization every epoch for training, one fixed realization (seed 42) for validation and test.
+the clean, median-normalized spectrum; the datasets draw the observational noise ``x + alpha * eps * sigma``
+(:func:`noisy_rows`) when a batch is read: a fresh realization every epoch for training, one fixed realization
+(seed 42) for validation and test. :class:`NoisySpectra` holds a split in memory; :class:`ShardedSpectra` streams
+it from its files, so that a million spectra (32 GB of flux and error) train in constant memory;
+:func:`split_dataset` picks one by size.
 """
 from __future__ import annotations
 
 import contextlib
 import contextvars
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +25,6 @@ import torch
 from torch.utils.data import Dataset
 
 from . import files
-from .noise import noisy_spectrum
 
 SPLITS = ("train", "val", "test")
 WAVE_KEY = "spectrumdataset/wave"
@@ -33,6 +35,8 @@ MANIFEST = "manifest.json"  # the dataset's description: configuration, grid ide
 FIXED_NOISE_SEED = 42  # validation and test noise (methods draft, section 3.4)
 LABEL_COLUMNS = ("T_eff", "log_g", "M_H")  # the label columns checked where a params table has them
 _BLOCK = 4096  # rows checked at a time by check_values: bounds the memory of its masks
+_NOISE_ROWS = 64  # rows whose noise noisy_rows draws at a time: its temporary arrays stay in the CPU cache
+IN_MEMORY_BYTES = 2 * 2**30  # split_dataset holds a split in memory when its flux and error take at most this
 
 _test_locked = contextvars.ContextVar("test_locked", default=False)
 
@@ -314,32 +318,83 @@ def open_split_file(path) -> h5py.File:
     return f
 
 
-def _read_file(path: Path, split: str, n: int | None) -> SpectraSplit:
-    """The first ``n`` rows (all when None) of one HDF5 file, with its schema, split attribute and values checked."""
-    with open_split_file(path) as f:
-        if f.attrs.get("split", split) != split:
-            raise ValueError(f"{path}: the file says split={f.attrs['split']!r} but is read as {split!r}; "
-                             "files of different splits must not be swapped (leakage)")
-        for key in (WAVE_KEY, FLUX_KEY, ERROR_KEY, PARAMS_KEY):
-            if not isinstance(f.get(key), h5py.Dataset):
-                raise ValueError(f"{path}: missing HDF5 dataset {key!r} (paper schema, appendix L.9)")
-        rows = slice(None) if n is None else slice(0, n)
-        wave = f[WAVE_KEY][:]
-        flux = f[FLUX_KEY][rows].astype(np.float32, copy=False)
-        error = f[ERROR_KEY][rows].astype(np.float32, copy=False)
-        table = f[PARAMS_KEY][rows]
+def _check_layout(f: h5py.File, path: Path, split: str) -> int:
+    """The number of spectra of an open split file, once its split attribute, datasets and shapes are checked."""
+    if f.attrs.get("split", split) != split:
+        raise ValueError(f"{path}: the file says split={f.attrs['split']!r} but is read as {split!r}; "
+                         "files of different splits must not be swapped (leakage)")
+    for key in (WAVE_KEY, FLUX_KEY, ERROR_KEY, PARAMS_KEY):
+        if not isinstance(f.get(key), h5py.Dataset):
+            raise ValueError(f"{path}: missing HDF5 dataset {key!r} (paper schema, appendix L.9)")
+    wave, flux, error, table = (f[key] for key in (WAVE_KEY, FLUX_KEY, ERROR_KEY, PARAMS_KEY))
     if table.dtype.names is None:
         raise ValueError(f"{path}: {PARAMS_KEY!r} must be a compound (table) dataset; got dtype {table.dtype}")
+    if len(flux.shape) != 2 or flux.shape[1:] != wave.shape or error.shape != flux.shape or \
+            table.shape != flux.shape[:1]:
+        raise ValueError(f"{path}: shapes disagree: wave {wave.shape}, flux {flux.shape}, error {error.shape}, "
+                         f"params {table.shape}; the rule is flux and error (N, len(wave)), params N rows")
+    return flux.shape[0]
+
+
+def split_layout(dataset_dir, split: str, max_rows: int | None = None) -> list[tuple[Path, int]]:
+    """The files of a split and how many rows of each its first ``max_rows`` spectra take, layouts checked.
+
+    Parameters
+    ----------
+    dataset_dir : str or Path
+        Dataset folder.
+    split : {"train", "val", "test"}
+        The split.
+    max_rows : int, optional
+        Keep only the first ``max_rows`` spectra (None: all).
+
+    Returns
+    -------
+    list of (Path, int)
+        Each file (train shards in order) with the rows used, files beyond ``max_rows`` left out.
+
+    Raises
+    ------
+    ValueError
+        Unknown split, non-positive ``max_rows``, a file whose ``split`` attribute names another split, a missing
+        HDF5 dataset, shapes that disagree (also the wavelengths between shards).
+    FileNotFoundError
+        Missing folder or split files.
+    RuntimeError
+        The test split inside :func:`lock_test_split` (during training).
+    """
+    if max_rows is not None and max_rows < 1:
+        raise ValueError(f"max_rows must be a positive integer or None; got {max_rows!r}")
+    if split == "test" and _test_locked.get():
+        raise RuntimeError(TEST_LOCKED_MESSAGE)
+    layout, first_wave = [], None
+    for path in split_files(dataset_dir, split):
+        left = None if max_rows is None else max_rows - sum(n for _, n in layout)
+        if left == 0:
+            break
+        with open_split_file(path) as f:
+            n, wave = _check_layout(f, path, split), f[WAVE_KEY][:]
+        if first_wave is not None and not np.array_equal(wave, first_wave):
+            raise ValueError(f"{path}: wavelength grid differs from that of {layout[0][0]}")
+        first_wave = wave if first_wave is None else first_wave
+        layout.append((path, n if left is None else min(n, left)))
+    return layout
+
+
+def _read_file(path: Path, n: int) -> SpectraSplit:
+    """The first ``n`` rows of one split file (layout checked by :func:`split_layout`), with their values checked."""
+    with open_split_file(path) as f:
+        wave = f[WAVE_KEY][:]
+        flux = f[FLUX_KEY][:n].astype(np.float32, copy=False)
+        error = f[ERROR_KEY][:n].astype(np.float32, copy=False)
+        table = f[PARAMS_KEY][:n]
     params = pd.DataFrame({k: table[k].astype(str) if table[k].dtype.kind == "S" else table[k]
                            for k in table.dtype.names})
-    if flux.ndim != 2 or flux.shape[1] != wave.shape[0] or error.shape != flux.shape or len(params) != len(flux):
-        raise ValueError(f"{path}: shapes disagree: wave {wave.shape}, flux {flux.shape}, error {error.shape}, "
-                         f"params ({len(params)},); the rule is flux and error (N, len(wave)), params N rows")
     check_values(path, flux, error, table)
     return SpectraSplit(wave, flux, error, params)
 
 
-def check_values(where, flux, error, params, first_row: int = 0) -> None:
+def check_values(where, flux, error, params, first_row=0) -> None:
     """Refuse spectra that training cannot use: the rules every stored split obeys.
 
     Rules: every flux value finite; every error value > 0 and not NaN (it scales the injected noise and weights
@@ -353,10 +408,10 @@ def check_values(where, flux, error, params, first_row: int = 0) -> None:
         The file, named in the message.
     flux, error : ndarray, shape (N, L)
         Clean normalized flux and its 1-sigma uncertainty.
-    params : numpy structured array (N,)
-        The params table.
-    first_row : int
-        Row of the file that row 0 of the arrays is (for the message).
+    params : numpy structured array (N,) or None
+        The params table (None: no labels to check).
+    first_row : int or array of int (N,)
+        Row of the file that row 0 of the arrays is, or the file row of each row (for the message).
 
     Raises
     ------
@@ -368,7 +423,7 @@ def check_values(where, flux, error, params, first_row: int = 0) -> None:
     checks = [("flux", flux, np.isfinite, "flux must be finite"),
               ("error", error, lambda a: a > 0, "error must be > 0 and not NaN (+inf marks a survey pixel without "
                "data, appendix L.4)")]
-    for name in (k for k in LABEL_COLUMNS if k in (params.dtype.names or ())):
+    for name in (k for k in LABEL_COLUMNS if params is not None and k in (params.dtype.names or ())):
         if params.dtype[name].kind not in "iuf":
             raise ValueError(f"{where}: label {name} has dtype {params.dtype[name]}; the rule is: labels "
                              f"{', '.join(LABEL_COLUMNS)} must be numeric and finite")
@@ -404,11 +459,12 @@ def _positive_median(flux: np.ndarray) -> np.ndarray:
     return ok
 
 
-def _refuse(where, field: str, bad: np.ndarray, first_row: int, value, rule: str) -> None:
+def _refuse(where, field: str, bad: np.ndarray, first_row, value, rule: str) -> None:
     """Raise the ValueError of :func:`check_values` for the per-row bad counts ``bad`` of ``field``."""
     rows = np.flatnonzero(bad)
+    row = first_row + rows[0] if np.ndim(first_row) == 0 else first_row[rows[0]]
     raise ValueError(f"{where}: {field} has {int(bad.sum())} bad values in {rows.size} of {bad.size} spectra "
-                     f"(first bad row {first_row + rows[0]}, value {float(value):.6g}); the rule is: {rule}")
+                     f"(first bad row {row}, value {float(value):.6g}); the rule is: {rule}")
 
 
 def read_split(dataset_dir, split: str, max_rows: int | None = None) -> SpectraSplit:
@@ -440,18 +496,7 @@ def read_split(dataset_dir, split: str, max_rows: int | None = None) -> SpectraS
     RuntimeError
         The test split inside :func:`lock_test_split` (during training).
     """
-    if max_rows is not None and max_rows < 1:
-        raise ValueError(f"max_rows must be a positive integer or None; got {max_rows!r}")
-    if split == "test" and _test_locked.get():
-        raise RuntimeError(TEST_LOCKED_MESSAGE)
-    parts = []
-    for path in split_files(dataset_dir, split):
-        left = None if max_rows is None else max_rows - sum(len(p) for p in parts)
-        if left == 0:
-            break
-        parts.append(_read_file(path, split, left))
-        if not np.array_equal(parts[-1].wave, parts[0].wave):
-            raise ValueError(f"{path}: wavelength grid differs from that of {split_files(dataset_dir, split)[0]}")
+    parts = [_read_file(path, n) for path, n in split_layout(dataset_dir, split, max_rows)]
     if len(parts) == 1:
         return parts[0]
     return SpectraSplit(parts[0].wave, np.concatenate([p.flux for p in parts]),
@@ -459,11 +504,83 @@ def read_split(dataset_dir, split: str, max_rows: int | None = None) -> SpectraS
                         pd.concat([p.params for p in parts], ignore_index=True))
 
 
+def _noise_key(seed: int, epoch: int | None) -> np.ndarray:
+    """The 128-bit Philox key of the noise of ``(seed, epoch)``; ``epoch=None`` is the fixed noise of ``seed``."""
+    if seed < 0 or (epoch is not None and epoch < 0):
+        raise ValueError(f"the noise seed and epoch must be integers >= 0; got seed {seed!r}, epoch {epoch!r}")
+    stream = (0,) if epoch is None else (1, int(epoch))  # the fixed and the per-epoch noises never share a key
+    return np.random.SeedSequence(int(seed), spawn_key=stream).generate_state(2, np.uint64)
+
+
+def _standard_normal_rows(key: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
+    """eps ~ N(0, 1), float32 (len(rows), n): row ``i`` from its own counters ``i * 2**64, ...`` of the Philox stream
+    ``key``, 2 * ceil(n / 2) 32-bit words turned into n normals by the Box-Muller transform."""
+    half = (n + 1) // 2
+    unique, inverse = np.unique(rows, return_inverse=True)
+    bits, bitgen, position = np.empty((len(unique), half), np.uint64), np.random.Philox(key=key), 0
+    for j, row in enumerate(unique.tolist()):
+        bitgen.advance((row << 64) - position)  # counter-based: jump to the row's block
+        bits[j] = bitgen.random_raw(half)
+        position = (row << 64) + (half + 3) // 4  # each counter step gives 4 words of 64 bits
+    words = bits[inverse].astype("<u8", copy=False).view("<u4")  # (len(rows), 2 * half), the same on any machine
+    uniform = (words >> 8).view(np.int32).astype(np.float32) * np.float32(2.0**-24)  # 24-bit, in [0, 1)
+    radius = np.sqrt(np.float32(-2) * np.log1p(-uniform[:, :half]))  # |eps| <= 5.77
+    angle = np.float32(2 * np.pi) * uniform[:, half:]
+    return np.concatenate([radius * np.cos(angle), radius * np.sin(angle)], axis=1)[:, :n]
+
+
+def noisy_rows(flux, error, rows, seed: int, epoch: int | None = None, alpha: float = 1.0) -> np.ndarray:
+    """Noisy inputs ``max(x + alpha * eps * sigma, 0)`` (paper eq. 3) of rows of a split, drawn a block at a time.
+
+    The noise of row ``i`` depends only on ``(seed, epoch, i)``: a counter-based Philox stream keyed by ``(seed,
+    epoch)``, in which row ``i`` owns its own block, so a row gets the same noise alone or in any batch, and a
+    prefix of a split keeps its noise. ``eps`` is standard normal (Box-Muller on 24-bit uniforms: ``|eps| <= 5.77``).
+    Every input of the networks and of the Ridge and LightGBM baselines is drawn here.
+
+    Parameters
+    ----------
+    flux, error : array (B, L)
+        Clean normalized flux and its 1-sigma uncertainty of the rows.
+    rows : array of int (B,)
+        Their row numbers in the split (>= 0), which select the noise.
+    seed : int
+        Noise seed (>= 0).
+    epoch : int or None
+        Training epoch (>= 0), a new realization each; None: the one fixed realization of ``seed`` (validation, test).
+    alpha : float
+        Noise-level scaling; 0 returns ``flux`` clipped at 0 whatever ``error`` holds (e.g. ``inf``).
+
+    Returns
+    -------
+    ndarray, float32, shape (B, L)
+        The noisy flux, negative values clipped at 0.
+
+    Raises
+    ------
+    ValueError
+        If ``flux`` is not 2-D, ``error`` has another shape, ``rows`` is not one non-negative integer per row, or
+        ``seed`` or ``epoch`` is negative.
+    """
+    flux, error, rows = np.asarray(flux, np.float32), np.asarray(error, np.float32), np.asarray(rows)
+    if flux.ndim != 2 or error.shape != flux.shape or rows.shape != (len(flux),) or rows.dtype.kind not in "iu" or \
+            (rows.size and rows.min() < 0):
+        raise ValueError(f"flux and error must both be (B, L) and rows B integers >= 0; got flux {flux.shape}, "
+                         f"error {error.shape}, rows {rows.shape} of {rows.dtype}")
+    if alpha == 0:  # observed spectra (noise already in them) may carry sigma = inf where they have no data
+        return np.maximum(flux, 0, dtype=np.float32)
+    key, noisy = _noise_key(seed, epoch), np.empty_like(flux)
+    for start in range(0, len(flux), _NOISE_ROWS):  # blocks that stay in the CPU cache
+        block = slice(start, start + _NOISE_ROWS)
+        eps = _standard_normal_rows(key, rows[block].astype(np.int64), flux.shape[1])
+        np.maximum(flux[block] + np.float32(alpha) * eps * error[block], 0, out=noisy[block])
+    return noisy
+
+
 def fixed_noisy(flux: np.ndarray, error: np.ndarray, seed: int = FIXED_NOISE_SEED, alpha: float = 1.0) -> np.ndarray:
     """The fixed noisy array that ``NoisySpectra(..., noise="fixed", seed=seed)`` serves, row by row.
 
-    The noise of row ``i`` depends only on ``(seed, i)``, so baselines (Ridge, LightGBM) see exactly the same
-    validation/test inputs as the networks, and a prefix of a split keeps its noise.
+    The noise of row ``i`` depends only on ``(seed, i)`` (:func:`noisy_rows`), so baselines (Ridge, LightGBM) see
+    exactly the same validation/test inputs as the networks, and a prefix of a split keeps its noise.
 
     Parameters
     ----------
@@ -472,7 +589,7 @@ def fixed_noisy(flux: np.ndarray, error: np.ndarray, seed: int = FIXED_NOISE_SEE
     seed : int
         Noise seed (42 for validation and test).
     alpha : float
-        Noise-level scaling (see :func:`~specvit_core.noise.noisy_spectrum`).
+        Noise-level scaling (see :func:`noisy_rows`).
 
     Returns
     -------
@@ -482,48 +599,24 @@ def fixed_noisy(flux: np.ndarray, error: np.ndarray, seed: int = FIXED_NOISE_SEE
     Raises
     ------
     ValueError
-        If ``flux`` and ``error`` differ in length or shape.
+        If ``flux`` and ``error`` differ in shape.
     """
-    return np.stack([noisy_spectrum(f, e, np.random.default_rng((seed, i)), alpha)
-                     for i, (f, e) in enumerate(zip(flux, error, strict=True))])
+    return noisy_rows(flux, error, np.arange(len(flux)), seed, None, alpha)
 
 
-class NoisySpectra(Dataset):
-    """Samples ``(x_noisy, y)`` with the noise of paper eq. 3 drawn on the fly.
+class _NoisyRows(Dataset):
+    """Samples ``(x_noisy, y)`` of a split whose clean rows a subclass reads (:meth:`_clean_rows`), noise drawn per
+    batch by :func:`noisy_rows`; torch's DataLoader fetches a whole batch through :meth:`__getitems__`."""
 
-    Parameters
-    ----------
-    flux, error : ndarray, shape (N, L)
-        Clean normalized spectra and 1-sigma uncertainties.
-    labels : array_like, shape (N,) or (N, k)
-        Targets (already normalized by the caller, e.g. with :class:`LabelScaler`).
-    noise : {"fresh", "fixed"}
-        "fresh": a new realization every epoch, seeded by ``(seed, epoch, index)`` (call :meth:`set_epoch`);
-        "fixed": one realization seeded by ``(seed, index)``, identical on every call (validation/test).
-    seed : int
-        Noise seed.
-    alpha : float
-        Noise-level scaling, >= 0 (0 disables the noise, as for fine-tuning on real spectra).
-
-    Raises
-    ------
-    ValueError
-        Unknown ``noise``, negative or non-finite ``alpha``, or lengths/shapes that disagree.
-    """
-
-    def __init__(self, flux, error, labels, *, noise: str = "fresh", seed: int = FIXED_NOISE_SEED,
-                 alpha: float = 1.0):
+    def __init__(self, n_rows: int, labels, noise: str, seed: int, alpha: float):
         if noise not in ("fresh", "fixed"):
             raise ValueError(f"noise must be 'fresh' or 'fixed'; got {noise!r}")
         if not (np.isfinite(alpha) and alpha >= 0):
             raise ValueError(f"alpha must be a finite number >= 0; got {alpha!r}")
         labels = np.asarray(labels, dtype=np.float32)
-        self.flux = np.asarray(flux, dtype=np.float32)
-        self.error = np.asarray(error, dtype=np.float32)
-        self.labels = labels.reshape(len(labels), -1)  # (N, k)
-        if self.flux.ndim != 2 or self.error.shape != self.flux.shape or len(self.labels) != len(self.flux):
-            raise ValueError(f"flux and error must both be (N, L) and labels N long; got flux {self.flux.shape}, "
-                             f"error {self.error.shape}, labels {labels.shape}")
+        if len(labels) != n_rows:
+            raise ValueError(f"labels must be one per spectrum: {n_rows} spectra, labels {labels.shape}")
+        self.labels = labels.reshape(n_rows, -1)  # (N, k)
         self.noise, self.seed, self.alpha, self.epoch = noise, int(seed), float(alpha), 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -537,12 +630,205 @@ class NoisySpectra(Dataset):
         self.epoch = int(epoch)
 
     def __len__(self) -> int:
-        return len(self.flux)
+        return len(self.labels)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        key = (self.seed, i) if self.noise == "fixed" else (self.seed, self.epoch, i)
-        x = noisy_spectrum(self.flux[i], self.error[i], np.random.default_rng(key), self.alpha)
-        return torch.from_numpy(x), torch.from_numpy(self.labels[i])
+        return self.__getitems__([i])[0]
+
+    def __getitems__(self, indices) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The samples of a batch of indices: their clean rows read at once, their noise drawn at once."""
+        rows = np.asarray(indices, dtype=np.int64)
+        if rows.size and not 0 <= rows.min() <= rows.max() < len(self):
+            raise IndexError(f"sample indices must lie in [0, {len(self)}); got {rows.min()} .. {rows.max()}")
+        flux, error = self._clean_rows(rows)
+        x = noisy_rows(flux, error, rows, self.seed, None if self.noise == "fixed" else self.epoch, self.alpha)
+        return list(zip(torch.from_numpy(x), torch.from_numpy(self.labels[rows]), strict=True))
+
+    def _clean_rows(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(flux, error), float32 (len(rows), L), of the split's rows ``rows``."""
+        raise NotImplementedError
+
+
+class NoisySpectra(_NoisyRows):
+    """Samples ``(x_noisy, y)`` of spectra held in memory, with the noise of paper eq. 3 drawn on the fly.
+
+    Parameters
+    ----------
+    flux, error : ndarray, shape (N, L)
+        Clean normalized spectra and 1-sigma uncertainties.
+    labels : array_like, shape (N,) or (N, k)
+        Targets (already normalized by the caller, e.g. with :class:`LabelScaler`).
+    noise : {"fresh", "fixed"}
+        "fresh": a new realization every epoch, drawn for ``(seed, epoch, index)`` (call :meth:`set_epoch`);
+        "fixed": one realization for ``(seed, index)``, identical on every call (validation/test). See
+        :func:`noisy_rows`.
+    seed : int
+        Noise seed.
+    alpha : float
+        Noise-level scaling, >= 0 (0 disables the noise, as for fine-tuning on real spectra).
+
+    Raises
+    ------
+    ValueError
+        Unknown ``noise``, negative or non-finite ``alpha``, or lengths/shapes that disagree.
+    """
+
+    def __init__(self, flux, error, labels, *, noise: str = "fresh", seed: int = FIXED_NOISE_SEED,
+                 alpha: float = 1.0):
+        self.flux = np.asarray(flux, dtype=np.float32)
+        self.error = np.asarray(error, dtype=np.float32)
+        if self.flux.ndim != 2 or self.error.shape != self.flux.shape or len(labels) != len(self.flux):
+            raise ValueError(f"flux and error must both be (N, L) and labels N long; got flux {self.flux.shape}, "
+                             f"error {self.error.shape}, labels {np.shape(labels)}")
+        super().__init__(len(self.flux), labels, noise, seed, alpha)
+
+    def _clean_rows(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.flux[rows], self.error[rows]
+
+
+class ShardedSpectra(_NoisyRows):
+    """Samples ``(x_noisy, y)`` streamed from a split's HDF5 files (train shards in order): memory does not grow
+    with the number of spectra.
+
+    The files' layout is checked on construction (as :func:`read_split` does); the rows of a batch are read when it
+    is fetched, with one fancy-indexed read per file (rows sorted), and their values checked then
+    (:func:`check_values`). Every process opens its own read-only ``h5py.File`` handles on first use (a DataLoader
+    worker, forked or spawned, never uses its parent's; pickling leaves them behind). Noise as :class:`NoisySpectra`:
+    the same samples for the same rows, seed and epoch. Random rows read fastest from uncompressed files (contiguous
+    layout); from a compressed file each row decompresses its whole chunk.
+
+    Parameters
+    ----------
+    dataset_dir : str or Path
+        Dataset folder.
+    split : {"train", "val", "test"}
+        The split.
+    labels : array_like, shape (N,) or (N, k)
+        Targets of its first N rows (e.g. normalized :func:`read_labels`).
+    max_rows : int, optional
+        Use only the first ``max_rows`` spectra (N).
+    noise, seed, alpha
+        As :class:`NoisySpectra`.
+
+    Raises
+    ------
+    ValueError, FileNotFoundError, RuntimeError
+        As :func:`read_split` for the layout of the files (values are checked as batches are read); ``labels`` not N
+        long; bad ``noise`` or ``alpha``.
+    """
+
+    def __init__(self, dataset_dir, split: str, labels, *, max_rows: int | None = None, noise: str = "fresh",
+                 seed: int = FIXED_NOISE_SEED, alpha: float = 1.0):
+        layout = split_layout(dataset_dir, split, max_rows)
+        self.paths = [path for path, _ in layout]
+        self.starts = np.cumsum([0] + [n for _, n in layout])  # first row of each file in the split
+        with open_split_file(self.paths[0]) as f:
+            self.n_pixels = f[FLUX_KEY].shape[1]
+        self._handles, self._owner = None, None
+        super().__init__(int(self.starts[-1]), labels, noise, seed, alpha)
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_handles": None, "_owner": None}  # h5py handles stay in their process
+
+    def _files(self) -> list[tuple[h5py.Dataset, h5py.Dataset]]:
+        """(flux, error) datasets of each file, opened in this process on first use."""
+        if self._owner != os.getpid():  # first use here, or a forked child holding its parent's handles
+            self._handles = [(f[FLUX_KEY], f[ERROR_KEY]) for f in map(open_split_file, self.paths)]
+            self._owner = os.getpid()
+        return self._handles
+
+    def _clean_rows(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        flux, error = (np.empty((len(rows), self.n_pixels), np.float32) for _ in range(2))
+        shard = np.searchsorted(self.starts, rows, side="right") - 1
+        for k in np.unique(shard):
+            where = np.flatnonzero(shard == k)
+            local, inverse = np.unique(rows[where] - self.starts[k], return_inverse=True)  # increasing, for h5py
+            flux_rows, error_rows = (dataset[local] for dataset in self._files()[k])
+            check_values(self.paths[k], flux_rows, error_rows, None, first_row=local)
+            flux[where], error[where] = flux_rows[inverse], error_rows[inverse]
+        return flux, error
+
+
+def read_labels(dataset_dir, split: str, name: str = "log_g", max_rows: int | None = None) -> np.ndarray:
+    """One label column of a split, read without its spectra (train shards in order).
+
+    Parameters
+    ----------
+    dataset_dir : str or Path
+        Dataset folder.
+    split : {"train", "val", "test"}
+        The split.
+    name : str
+        Column of the params table, e.g. ``"log_g"``, ``"T_eff"``, ``"M_H"``.
+    max_rows : int, optional
+        Only the first ``max_rows`` spectra.
+
+    Returns
+    -------
+    ndarray, float64, shape (N,)
+        The column, equal to ``read_split(dataset_dir, split, max_rows).labels(name)``.
+
+    Raises
+    ------
+    KeyError
+        A params table without the column ``name`` (the message lists the columns).
+    ValueError
+        As :func:`split_layout`; a column that is not numeric and finite.
+    FileNotFoundError, RuntimeError
+        As :func:`split_layout`.
+    """
+    columns = []
+    for path, n in split_layout(dataset_dir, split, max_rows):
+        with open_split_file(path) as f:
+            table = f[PARAMS_KEY]
+            if name not in table.dtype.names:
+                raise KeyError(f"Unknown label {name!r}; the params table of {path} has: "
+                               f"{', '.join(table.dtype.names)}")
+            columns.append(table.fields(name)[:n])
+    labels = np.concatenate(columns)
+    if labels.dtype.kind not in "iuf" or not np.isfinite(labels).all():
+        raise ValueError(f"{dataset_dir}: the {name} column of the {split} split must be numeric and finite; got "
+                         f"dtype {labels.dtype}" + (f", {np.count_nonzero(~np.isfinite(labels))} non-finite values"
+                                                    if labels.dtype.kind in "iuf" else ""))
+    return labels.astype(np.float64)
+
+
+def split_dataset(dataset_dir, split: str, labels, *, max_rows: int | None = None, noise: str = "fresh",
+                  seed: int = FIXED_NOISE_SEED, alpha: float = 1.0) -> NoisySpectra | ShardedSpectra:
+    """The noisy samples of a split: held in memory (:class:`NoisySpectra`) when its flux and error take at most
+    :data:`IN_MEMORY_BYTES`, streamed from its files (:class:`ShardedSpectra`) otherwise; both serve the same
+    samples.
+
+    Parameters
+    ----------
+    dataset_dir : str or Path
+        Dataset folder.
+    split : {"train", "val", "test"}
+        The split.
+    labels : array_like, shape (N,) or (N, k)
+        Targets of its first N spectra (e.g. normalized :func:`read_labels`).
+    max_rows : int, optional
+        Use only the first ``max_rows`` spectra (N).
+    noise, seed, alpha
+        As :class:`NoisySpectra`.
+
+    Returns
+    -------
+    NoisySpectra or ShardedSpectra
+
+    Raises
+    ------
+    ValueError, FileNotFoundError, RuntimeError
+        As :func:`read_split` (a streamed split checks its values as batches are read) and :class:`NoisySpectra`.
+    """
+    layout = split_layout(dataset_dir, split, max_rows)
+    with open_split_file(layout[0][0]) as f:
+        nbytes = 2 * 4 * sum(n for _, n in layout) * f[FLUX_KEY].shape[1]  # flux and error, float32
+    options = dict(noise=noise, seed=seed, alpha=alpha)
+    if nbytes > IN_MEMORY_BYTES:
+        return ShardedSpectra(dataset_dir, split, labels, max_rows=max_rows, **options)
+    data = read_split(dataset_dir, split, max_rows)
+    return NoisySpectra(data.flux, data.error, labels, **options)
 
 
 class LabelScaler:

@@ -1,4 +1,5 @@
-"""Regression metrics of the paper (Section 5.1), bootstrap intervals (Appendix I) and stratified tables.
+"""Regression metrics of the paper (Section 5.1), bootstrap intervals (Appendix I), stratified tables, and the
+calibration of predicted Gaussian uncertainties (interval coverage, reliability curve, sharpness).
 
 Residuals are ``y_pred - y_true`` throughout, so a positive ``bias`` means the model over-predicts.
 """
@@ -8,13 +9,16 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
-from scipy.stats import median_abs_deviation
+from scipy.stats import median_abs_deviation, norm
 
 # Stellar types of Tables 5 and 8: giants log g < 2.5, subgiants 2.5 <= log g <= 4.0, dwarfs log g > 4.0.
 GIANT_MAX_LOGG = 2.5
 DWARF_MIN_LOGG = 4.0
 STELLAR_TYPES = ("giant", "subgiant", "dwarf")
 MAD_TO_SIGMA = 1.4826  # Gaussian sigma per median absolute deviation
+# Central intervals of +-1 and +-2 sigma of a Gaussian: probability 0.6827 ("68%") and 0.9545 ("95%").
+COVERAGE_LEVELS = {"coverage_68": float(2 * norm.cdf(1) - 1), "coverage_95": float(2 * norm.cdf(2) - 1)}
+RELIABILITY_LEVELS = tuple(np.round(np.arange(0.05, 0.951, 0.05), 2))  # the levels of a reliability diagram
 
 
 def check_arrays(ndim: int | None = None, dtype=None, **arrays) -> tuple[np.ndarray, ...]:
@@ -197,6 +201,150 @@ def regression_metrics(y_true, y_pred) -> dict[str, float]:
     """
     y_true, y_pred = _check(y_true=y_true, y_pred=y_pred)
     return {"n": int(y_true.size), **{name: fn(y_true, y_pred) for name, fn in METRICS.items()}}
+
+
+def _check_sigma(**arrays) -> tuple[np.ndarray, ...]:
+    """:func:`_check` of the arrays, the last of which, ``sigma``, must be > 0 (a predicted 1-sigma uncertainty)."""
+    checked = _check(**arrays)
+    sigma = checked[-1]
+    if np.any(sigma <= 0):
+        raise ValueError(f"sigma must be > 0 for every sample (a predicted 1-sigma uncertainty); {np.sum(sigma <= 0)} "
+                         f"of {sigma.size} are <= 0 (smallest {sigma.min():.6g})")
+    return checked
+
+
+def _check_levels(levels) -> np.ndarray:
+    """The probability levels as a float array, refusing any outside the open interval (0, 1)."""
+    levels = np.asarray(levels, dtype=float)
+    if levels.size == 0 or not np.all((levels > 0) & (levels < 1)):
+        raise ValueError(f"levels must be probabilities strictly between 0 and 1; got {levels.tolist()}")
+    return levels
+
+
+def interval_coverage(y_true, y_pred, sigma, levels) -> np.ndarray:
+    """Observed coverage of central Gaussian intervals: the fraction of samples with ``|y_pred - y_true| <= z sigma``,
+    ``z = Phi^-1((1 + level) / 2)`` (z = 1 for level 0.6827, 2 for 0.9545).
+
+    Parameters
+    ----------
+    y_true, y_pred, sigma : array_like, shape (n,)
+        Labels, predictions and their predicted 1-sigma uncertainties (> 0).
+    levels : float or array_like
+        Nominal probability of each interval, strictly between 0 and 1.
+
+    Returns
+    -------
+    ndarray, shape of ``levels``
+        Fraction of the samples inside each interval; equal to ``levels`` within the binomial error
+        ``sqrt(level (1 - level) / n)`` when the sigma are calibrated and the residuals Gaussian.
+
+    Raises
+    ------
+    ValueError
+        Bad arrays (as :func:`r2`), a sigma <= 0, or a level outside (0, 1).
+    """
+    y_true, y_pred, sigma = _check_sigma(y_true=y_true, y_pred=y_pred, sigma=sigma)
+    levels = _check_levels(levels)
+    normalized = np.sort(np.abs(y_pred - y_true) / sigma)
+    return np.searchsorted(normalized, norm.ppf((1 + levels) / 2), side="right") / normalized.size
+
+
+def reliability_curve(y_true, y_pred, sigma, levels=RELIABILITY_LEVELS) -> pd.DataFrame:
+    """Expected against observed coverage of central Gaussian intervals over a range of levels (reliability diagram).
+
+    Parameters
+    ----------
+    y_true, y_pred, sigma : array_like, shape (n,)
+        Labels, predictions and their predicted 1-sigma uncertainties (> 0).
+    levels : array_like
+        Nominal probabilities, strictly between 0 and 1 (default 0.05, 0.10, ..., 0.95).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per level: ``expected`` (the level), ``observed`` (:func:`interval_coverage`) and ``binomial_se``
+        (``sqrt(expected (1 - expected) / n)``, the scatter of ``observed`` for calibrated sigma). Observed below
+        expected: the sigma are too small (overconfident); above: too large.
+
+    Raises
+    ------
+    ValueError
+        As :func:`interval_coverage`.
+    """
+    observed = interval_coverage(y_true, y_pred, sigma, levels)
+    expected = _check_levels(levels).ravel()
+    return pd.DataFrame({"expected": expected, "observed": observed.ravel(),
+                         "binomial_se": np.sqrt(expected * (1 - expected) / len(np.asarray(y_true)))})
+
+
+def sharpness(sigma) -> float:
+    """Root-mean-square predicted sigma: how narrow the predicted intervals are, to set beside the residual scatter.
+
+    Parameters
+    ----------
+    sigma : array_like, shape (n,)
+        Predicted 1-sigma uncertainties (> 0).
+
+    Returns
+    -------
+    float
+        ``sqrt(mean(sigma^2))``, in the units of the label; equals the RMSE when the sigma are calibrated.
+
+    Raises
+    ------
+    ValueError
+        Empty, non-finite or non-positive sigma.
+    """
+    (sigma,) = _check_sigma(sigma=sigma)
+    return float(np.sqrt(np.mean(sigma**2)))
+
+
+def gaussian_nll_score(y_true, y_pred, sigma) -> float:
+    """Mean negative log-likelihood of the labels under ``N(y_pred, sigma^2)``, per sample (nats).
+
+    Parameters
+    ----------
+    y_true, y_pred, sigma : array_like, shape (n,)
+        Labels, predictions and their predicted 1-sigma uncertainties (> 0).
+
+    Returns
+    -------
+    float
+        ``mean(0.5 log(2 pi sigma^2) + (y_pred - y_true)^2 / (2 sigma^2))``; lower is better, and it rewards sharp
+        sigma only where they are also calibrated.
+
+    Raises
+    ------
+    ValueError
+        As :func:`interval_coverage`.
+    """
+    y_true, y_pred, sigma = _check_sigma(y_true=y_true, y_pred=y_pred, sigma=sigma)
+    return float(np.mean(0.5 * np.log(2 * np.pi * sigma**2) + 0.5 * ((y_pred - y_true) / sigma) ** 2))
+
+
+def uncertainty_metrics(y_true, y_pred, sigma) -> dict[str, float]:
+    """Calibration and sharpness of predicted Gaussian uncertainties.
+
+    Parameters
+    ----------
+    y_true, y_pred, sigma : array_like, shape (n,)
+        Labels, predictions and their predicted 1-sigma uncertainties (> 0).
+
+    Returns
+    -------
+    dict
+        ``coverage_68`` and ``coverage_95`` (observed coverage of the +-1 and +-2 sigma intervals, nominal 0.6827
+        and 0.9545; :data:`COVERAGE_LEVELS`), ``sharpness`` (RMS sigma), ``sigma_median`` and ``nll``
+        (:func:`gaussian_nll_score`).
+
+    Raises
+    ------
+    ValueError
+        As :func:`interval_coverage`.
+    """
+    coverage = interval_coverage(y_true, y_pred, sigma, list(COVERAGE_LEVELS.values()))
+    return {**dict(zip(COVERAGE_LEVELS, coverage.tolist())), "sharpness": sharpness(sigma),
+            "sigma_median": float(np.median(sigma)), "nll": gaussian_nll_score(y_true, y_pred, sigma)}
 
 
 def _resolve_metric(metric) -> Callable:

@@ -676,8 +676,9 @@ def median_normalize(flux: np.ndarray, error: np.ndarray) -> tuple[np.ndarray, n
 def noisy_spectrum(flux: np.ndarray, error: np.ndarray, rng: np.random.Generator, alpha: float = 1.0) -> np.ndarray:
     """One noisy realization ``max(x + alpha * eps * sigma, 0)`` of a clean spectrum (paper eq. 3 and section 3.2).
 
-    The one noise draw of the package: the training and evaluation inputs (:class:`~specvit_core.data.NoisySpectra`),
-    the baselines and the chapters all call it.
+    One draw from a numpy Generator, as the chapters and the interactive figures make it. The inputs of the networks
+    and of the Ridge and LightGBM baselines draw the same noise per batch, with the noise of each row a function of
+    (seed, epoch, row) only (:func:`specvit_core.data.noisy_rows`).
 
     Parameters
     ----------

@@ -3,13 +3,19 @@
 The data flow of the paper's section 4.1.1 and appendix G: labels drawn uniformly, templates interpolated on the
 grid, observed through the MR arm (``noise.observe``: flux scaled to the i-band magnitude, per-pixel sigma from the
 photon chain), median-normalized (section 3.2), and stored clean with their sigma so that training injects fresh
-noise every epoch. Train shards, validation and test draw from independent seeds.
+noise every epoch. Train shards, validation and test draw from independent seeds, so that several processes can
+write them at once (``generate_dataset(..., workers=k)``, ``specvit simulate --workers k``) into the same dataset,
+each holding 2000 spectra at a time: a million spectra take the memory of a thousand.
 """
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import re
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -285,7 +291,8 @@ def write_split(path: Path, grid: TemplateGrid, n: int, rng: np.random.Generator
     ValueError
         As :func:`simulate_batch`.
     """
-    options = dict(chunks=(min(n, 64), grid.wave.size), **COMPRESSION[config.compression])
+    compression = COMPRESSION[config.compression]  # uncompressed: contiguous, the fastest layout to read rows from
+    options = dict(chunks=(min(n, 64), grid.wave.size), **compression) if compression else {}
     with SpectraWriter(path, grid.wave, n, attrs, **options) as out:
         for start in range(0, n, CHUNK):
             batch = simulate_batch(grid, min(CHUNK, n - start), rng, config)
@@ -295,7 +302,7 @@ def write_split(path: Path, grid: TemplateGrid, n: int, rng: np.random.Generator
 
 
 def generate_dataset(out_dir: str | Path, config: SimulationConfig, grid: TemplateGrid | None = None,
-                     overwrite: bool = False, progress: bool = True) -> dict:
+                     overwrite: bool = False, progress: bool = True, workers: int = 1) -> dict:
     """Simulate a whole dataset (train shards, val, test) into ``out_dir`` and return its manifest.
 
     Every file is written atomically (:mod:`~specvit_core.files`), and the lock file ``<out_dir>.lock`` (beside the
@@ -318,12 +325,17 @@ def generate_dataset(out_dir: str | Path, config: SimulationConfig, grid: Templa
         Replace a finished or differently configured dataset in ``out_dir``.
     progress : bool
         Show progress bars.
+    workers : int
+        Processes that write files at once (>= 1): 1 writes them one after the other in this process; more spawn
+        that many processes, each writing whole files (a train shard, val or test) with its own seeded generator
+        and constant memory, so the dataset is byte-identical for any number of workers. The processes are
+        spawned: in a script, call this under ``if __name__ == "__main__":``.
 
     Returns
     -------
     dict
         The manifest (also written to ``manifest.json``): ``config``, ``grid``, ``grid_meta``, ``specvit_core``
-        (version) and ``files`` (per file: ``split``, ``n``, ``spawn_key``, ``sha256``).
+        (version) and ``files`` (per file, in split order: ``split``, ``n``, ``spawn_key``, ``sha256``).
 
     Raises
     ------
@@ -332,7 +344,7 @@ def generate_dataset(out_dir: str | Path, config: SimulationConfig, grid: Templa
         ``out_dir`` already holds a dataset or other HDF5 files and ``overwrite`` is False, or if ``overwrite`` is
         True but ``out_dir`` holds files that are not those of a dataset.
     ValueError
-        If the configured label ranges leave the template grid.
+        If the configured label ranges leave the template grid, or ``workers`` is not a positive integer.
 
     Warns
     -----
@@ -340,7 +352,7 @@ def generate_dataset(out_dir: str | Path, config: SimulationConfig, grid: Templa
         When it takes over the lock of a killed run, or restores ``out_dir`` from the ``.old`` folder of an
         overwrite killed in the middle of its swap (:func:`~specvit_core.files.recover_staged`).
     """
-    out_dir = Path(out_dir)
+    out_dir, workers = Path(out_dir), require_integer("workers", workers, minimum=1)
     with files.hold_lock(lock_file(out_dir)):
         files.recover_staged(out_dir)  # folders of killed overwrite runs
         if overwrite:
@@ -350,10 +362,10 @@ def generate_dataset(out_dir: str | Path, config: SimulationConfig, grid: Templa
         check_within_grid(config, grid)
         if overwrite:
             with files.staged_folder(out_dir) as new:
-                return _write_dataset(new, config, grid, {}, progress, out_dir.name)
+                return _write_dataset(new, config, grid, {}, progress, out_dir.name, workers)
         out_dir.mkdir(parents=True, exist_ok=True)
         files.remove_stale(out_dir)  # temporary files of an interrupted run
-        return _write_dataset(out_dir, config, grid, done, progress, out_dir.name)
+        return _write_dataset(out_dir, config, grid, done, progress, out_dir.name, workers)
 
 
 def observation_fingerprint() -> str:
@@ -425,28 +437,93 @@ def _check_replaceable(out_dir: Path) -> None:
 
 
 def _write_dataset(out_dir: Path, config: SimulationConfig, grid: TemplateGrid, done: dict, progress: bool,
-                   label: str) -> dict:
+                   label: str, workers: int) -> dict:
     """Write the files of ``config`` not in ``done`` into the existing folder ``out_dir``, then its manifest."""
     partial = out_dir / PARTIAL
     seeds = np.random.SeedSequence(config.seed).spawn(len(config.splits()))
     manifest = {"config": config.to_dict(), "grid": grid.source, "grid_meta": grid.meta,
                 "observation": observation_fingerprint(), "specvit_core": __version__, "files": dict(done)}
-    total = sum(n for stem, n in config.splits() if f"{stem}.h5" not in done)
-    with tqdm(total=total, desc=f"simulate {label}", unit="spectra", disable=not progress) as bar:
-        for (stem, n), seed in zip(config.splits(), seeds):
-            name = f"{stem}.h5"
-            if name in done:
-                continue
-            split = stem.split("_")[0]
-            attrs = {"split": split, "seed": int(config.seed), "spawn_key": json.dumps(list(seed.spawn_key)),
-                     "profile": config.profile, "grid": grid.source}
-            write_split(out_dir / name, grid, n, np.random.default_rng(seed), config, attrs, bar)
-            manifest["files"][name] = {"split": split, "n": n, "spawn_key": list(seed.spawn_key),
-                                       "sha256": files.sha256(out_dir / name)}
+    tasks = [(stem, n, seed) for (stem, n), seed in zip(config.splits(), seeds) if f"{stem}.h5" not in done]
+    with tqdm(total=sum(n for _, n, _ in tasks), desc=f"simulate {label}", unit="spectra",
+              disable=not progress) as bar:
+        for name, entry in _write_files(out_dir, tasks, config, grid, workers, bar):
+            manifest["files"][name] = entry
             files.write_json(partial, manifest)
+    manifest["files"] = {f"{stem}.h5": manifest["files"][f"{stem}.h5"] for stem, _ in config.splits()}
     files.write_json(out_dir / MANIFEST, manifest)
     partial.unlink(missing_ok=True)
     return manifest
+
+
+def _write_files(out_dir: Path, tasks: list, config: SimulationConfig, grid: TemplateGrid, workers: int, bar):
+    """Write the files ``tasks`` ((stem, n, seed) each) and yield (name, manifest entry) of each as it is done: in
+    order in this process when one worker (or one file) is left, else in the order they finish in spawned
+    processes. On an error the files not started are cancelled, those being written finish (and are yielded), then
+    the error is raised."""
+    workers = min(workers, len(tasks))
+    if workers <= 1:
+        for task in tasks:
+            yield _write_file(out_dir, task, config, grid, bar)
+        return
+    context = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited locks or open HDF5 files
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
+                             initargs=(grid, os.getpid(), out_dir)) as pool:
+        futures = {pool.submit(_write_file, out_dir, task, config): task[1] for task in tasks}
+        failure = None
+        try:
+            for future in as_completed(futures):
+                if future.cancelled():
+                    continue
+                if future.exception() is not None:
+                    failure = failure or future.exception()
+                    _cancel(futures)
+                    continue
+                bar.update(futures[future])
+                yield future.result()
+        finally:
+            _cancel(futures)  # also when the caller stops early: only the files being written are waited for
+    if failure is not None:
+        raise failure
+
+
+def _cancel(futures) -> None:
+    """Cancel the futures that have not started."""
+    for future in futures:
+        future.cancel()
+
+
+_worker_grid: TemplateGrid | None = None  # the template grid of a writer process (set by _start_worker)
+
+
+def _start_worker(grid: TemplateGrid, parent: int, out_dir: Path) -> None:
+    """Initialize a writer process: keep its template grid, and exit when ``parent`` dies, so that a killed run
+    leaves no process writing into its folder ``out_dir`` while it is resumed."""
+    global _worker_grid
+    _worker_grid = grid
+    threading.Thread(target=_exit_without, args=(parent, out_dir), daemon=True).start()
+
+
+def _exit_without(parent: int, out_dir: Path) -> None:
+    """Once this process's parent is no longer ``parent`` (it died and the process was re-parented), remove the
+    temporary files this process writes in ``out_dir`` and exit."""
+    while os.getppid() == parent:
+        time.sleep(0.2)
+    for tmp in out_dir.glob(f"*.{os.getpid()}.tmp"):
+        tmp.unlink(missing_ok=True)
+    os._exit(1)
+
+
+def _write_file(out_dir: Path, task: tuple, config: SimulationConfig, grid: TemplateGrid | None = None,
+                bar=None) -> tuple[str, dict]:
+    """Write the file of ``task`` = (stem, n, seed) (with this writer process's grid when ``grid`` is None) and
+    return its name and manifest entry."""
+    stem, n, seed = task
+    grid = grid if grid is not None else _worker_grid
+    name, split = f"{stem}.h5", stem.split("_")[0]
+    attrs = {"split": split, "seed": int(config.seed), "spawn_key": json.dumps(list(seed.spawn_key)),
+             "profile": config.profile, "grid": grid.source}
+    write_split(out_dir / name, grid, n, np.random.default_rng(seed), config, attrs, bar)
+    return name, {"split": split, "n": n, "spawn_key": list(seed.spawn_key), "sha256": files.sha256(out_dir / name)}
 
 
 def snr_by_magnitude(grid: TemplateGrid, mags=tuple(paper.SNR_BY_MAG), n: int = 500, seed: int = 0,

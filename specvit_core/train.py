@@ -33,9 +33,10 @@ from tqdm.auto import tqdm
 
 from . import runs
 from .config import get_profile, require_integer
-from .data import FIXED_NOISE_SEED, LabelScaler, NoisySpectra, flux_is_observed, lock_test_split, read_split
+from .data import (FIXED_NOISE_SEED, LabelScaler, NoisySpectra, ShardedSpectra, flux_is_observed, lock_test_split,
+                   read_labels, read_split, split_dataset)
 from .instrument import MR_N_PIXELS
-from .metrics import mae, r2, regression_metrics
+from .metrics import mae, r2, regression_metrics, uncertainty_metrics
 from .models import build_model, n_params
 from .verify import check_contract
 
@@ -46,7 +47,50 @@ FAMILY_DEFAULTS = {
     "hybrid": dict(loss="mse", lr=3e-4, weight_decay=1e-4),
     "cnn": dict(loss="mse", lr=3e-4, weight_decay=1e-4),
 }
-LOSSES = {"l1": nn.functional.l1_loss, "mse": nn.functional.mse_loss}
+# Clamp of the Gaussian NLL head's log-variance in the z-scored label space: sigma from e^-5 = 0.0067 to e^3 = 20
+# label standard deviations (0.008 to 23 dex of log g at std 1.15 dex), so that a collapsing variance cannot make the
+# loss diverge and an exploding one cannot flatten it; outside the range the log-variance gets no gradient.
+LOG_VAR_RANGE = (-10.0, 6.0)
+NLL_LOSS = "gaussian_nll"
+
+
+def split_head(output: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The mean and the clamped log-variance of the Gaussian NLL head's output.
+
+    Parameters
+    ----------
+    output : torch.Tensor, shape (B, 2k)
+        The network's output for k labels: k means, then k log-variances, in the z-scored label space.
+
+    Returns
+    -------
+    mean, log_var : torch.Tensor, shape (B, k)
+        ``log_var`` clamped to :data:`LOG_VAR_RANGE`.
+    """
+    mean, log_var = output.chunk(2, dim=1)
+    return mean, log_var.clamp(*LOG_VAR_RANGE)
+
+
+def gaussian_nll(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Gaussian negative log-likelihood of the targets under the head's mean and variance (as astroNN, SpectraFM).
+
+    Parameters
+    ----------
+    output : torch.Tensor, shape (B, 2k)
+        Means, then log-variances (see :func:`split_head`), in the z-scored label space.
+    target : torch.Tensor, shape (B, k)
+        z-scored labels.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar ``mean(0.5 log(2 pi) + 0.5 log_var + 0.5 (target - mean)^2 exp(-log_var))``, nats per label.
+    """
+    mean, log_var = split_head(output)
+    return 0.5 * (math.log(2 * math.pi) + log_var + (target - mean) ** 2 * torch.exp(-log_var)).mean()
+
+
+LOSSES = {"l1": nn.functional.l1_loss, "mse": nn.functional.mse_loss, NLL_LOSS: gaussian_nll}
 RUNTIME_FIELDS = ("device", "num_workers", "save_every", "max_steps", "precision")  # may change on resume
 PRECISIONS = ("auto", "fp32", "bf16")
 
@@ -71,7 +115,10 @@ class TrainConfig:
         Maximum epochs and batch size (per process).
     patience : int or None
         Early stopping: epochs without a better validation MAE.
-    loss : {"l1", "mse"} or None
+    loss : {"l1", "mse", "gaussian_nll"} or None
+        Table 1's loss of the family when None. ``"gaussian_nll"`` gives the network a Gaussian NLL head (twice
+        the outputs: a mean and a log-variance per label, :func:`gaussian_nll`); the validation MAE and the
+        checkpoint selection still use the mean, and evaluation writes the predicted sigma (``pred_sigma``).
     lr, weight_decay : float or None
         AdamW learning rate and weight decay.
     grad_clip : float
@@ -113,7 +160,7 @@ class TrainConfig:
     epochs: int | None = None
     batch_size: int | None = None
     patience: int | None = None  # early stopping: epochs without a better validation MAE
-    loss: str | None = None  # "l1" | "mse"
+    loss: str | None = None  # "l1" | "mse" | "gaussian_nll" (mean and log-variance head)
     lr: float | None = None
     weight_decay: float | None = None
     grad_clip: float = 0.5
@@ -328,14 +375,41 @@ def _predict(model: nn.Module, loader: DataLoader, device: torch.device,
     return torch.cat(preds).numpy(), torch.cat(ys).numpy()
 
 
-def _predict_label(model: nn.Module, scaler_y: LabelScaler, ds: NoisySpectra, batch_size: int,
-                   device: torch.device, precision: str) -> np.ndarray:
-    """The model's predictions for ``ds`` in physical units, shape (N,)."""
-    pred, _ = _predict(model.to(device), _loader(ds, batch_size, device, 0), device, _amp_dtype(device, precision))
-    return scaler_y.inverse(pred[:, 0])
+def predict_label(model: nn.Module, checkpoint: dict, ds: NoisySpectra, device: str = "auto",
+                  batch_size: int = 256) -> tuple[np.ndarray, np.ndarray | None]:
+    """A run's network applied to a dataset of spectra, in the run's precision: the label and, with the Gaussian
+    NLL head, its predicted sigma, both in physical units.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+    checkpoint : dict
+        ``model`` and ``checkpoint`` as :func:`specvit_core.runs.load_model` returns them.
+    ds : NoisySpectra
+        The inputs, with the noise they are served with (its labels are not used).
+    device : str
+        "auto" (CUDA when present), "cpu", "cuda" or "cuda:N".
+    batch_size : int
+        Spectra per forward pass.
+
+    Returns
+    -------
+    pred : ndarray, shape (N,)
+        The predicted label (the head's mean).
+    sigma : ndarray, shape (N,) or None
+        ``exp(log_var / 2)`` times the label scaler's std; None for a run trained without ``loss="gaussian_nll"``.
+    """
+    dev = resolve_device(device)
+    scaler_y = LabelScaler.from_state_dict(checkpoint["label_scaler"])
+    precision = checkpoint["config"].get("precision", "auto")
+    out, _ = _predict(model.to(dev), _loader(ds, batch_size, dev, 0), dev, _amp_dtype(dev, precision))
+    if checkpoint["config"]["loss"] != NLL_LOSS:
+        return scaler_y.inverse(out[:, 0]), None
+    mean, log_var = split_head(torch.from_numpy(out).double())
+    return scaler_y.inverse(mean[:, 0].numpy()), np.exp(0.5 * log_var[:, 0].numpy()) * scaler_y.std
 
 
-def _loader(ds: NoisySpectra, batch_size: int, device: torch.device, num_workers: int, **kw) -> DataLoader:
+def _loader(ds: NoisySpectra | ShardedSpectra, batch_size: int, device: torch.device, num_workers: int, **kw) -> DataLoader:
     return DataLoader(ds, batch_size=batch_size, num_workers=num_workers, pin_memory=device.type == "cuda",
                       generator=torch.Generator(), **kw)
 
@@ -355,7 +429,7 @@ class _Session:
     dataset_dir: str
     manifest_sha256: str | None  # the dataset's identity (verify.manifest_sha256); None without a manifest
     scaler_y: LabelScaler
-    train_ds: NoisySpectra
+    train_ds: NoisySpectra | ShardedSpectra
     sampler: _ResumableSampler
     train_loader: DataLoader
     val_loader: DataLoader
@@ -401,14 +475,14 @@ def _open_session(cfg: TrainConfig, model: nn.Module, dataset_dir, manifest_sha2
     amp = _amp_dtype(device, cfg.precision)
     workers = cfg.num_workers if cfg.num_workers is not None else (
         min(8, (os.cpu_count() or 1) // world) if device.type == "cuda" else 0)
-    train_split = read_split(dataset_dir, "train", cfg.max_train)
-    val_split = read_split(dataset_dir, "val", cfg.max_val)
-    scaler_y = LabelScaler.from_state_dict(init["label_scaler"]) if init else \
-        LabelScaler().fit(train_split.labels(cfg.label))
-    train_ds = NoisySpectra(train_split.flux, train_split.error, scaler_y.transform(train_split.labels(cfg.label)),
-                            noise="fresh", seed=cfg.seed, alpha=cfg.noise_alpha)
-    val_ds = NoisySpectra(val_split.flux, val_split.error, scaler_y.transform(val_split.labels(cfg.label)),
-                          noise="fixed", seed=FIXED_NOISE_SEED, alpha=cfg.noise_alpha)
+    train_labels = read_labels(dataset_dir, "train", cfg.label, cfg.max_train)
+    val_labels = read_labels(dataset_dir, "val", cfg.label, cfg.max_val)
+    scaler_y = LabelScaler.from_state_dict(init["label_scaler"]) if init else LabelScaler().fit(train_labels)
+    # in memory, or streamed from the HDF5 shards when large (data.split_dataset): the same samples either way
+    train_ds = split_dataset(dataset_dir, "train", scaler_y.transform(train_labels), max_rows=cfg.max_train,
+                             noise="fresh", seed=cfg.seed, alpha=cfg.noise_alpha)
+    val_ds = split_dataset(dataset_dir, "val", scaler_y.transform(val_labels), max_rows=cfg.max_val,
+                           noise="fixed", seed=FIXED_NOISE_SEED, alpha=cfg.noise_alpha)
     sampler = _ResumableSampler(train_ds, num_replicas=world, rank=rank, shuffle=True, seed=cfg.seed)
     steps_per_epoch = len(sampler) // cfg.batch_size
     if steps_per_epoch == 0:
@@ -468,7 +542,7 @@ def _optimizer_step(s: _Session, x: torch.Tensor, y: torch.Tensor) -> float:
     s.scheduler.step()
     run = s.state["running"]
     run["loss"] += loss.item() * len(x)
-    run["mae"] += (pred - y).abs().sum().item() * s.scaler_y.std
+    run["mae"] += (pred[:, :y.shape[1]] - y).abs().sum().item() * s.scaler_y.std  # the mean (NLL head: then log var)
     run["n"] += len(x)
     return loss.item()
 
@@ -504,7 +578,7 @@ def _validate(s: _Session, seconds: float) -> dict:
     if s.world > 1:
         dist.all_reduce(stats)
     pred, y = _predict(s.model, s.val_loader, s.device, s.amp)  # every rank: same weights, same fixed noise
-    true_dex, pred_dex = s.scaler_y.inverse(y[:, 0]), s.scaler_y.inverse(pred[:, 0])
+    true_dex, pred_dex = s.scaler_y.inverse(y[:, 0]), s.scaler_y.inverse(pred[:, 0])  # NLL head: the mean is first
     row = dict(epoch=s.state["epoch"] + 1, train_loss=stats[0].item() / stats[2].item(),
                train_mae=stats[1].item() / stats[2].item(),
                val_loss=LOSSES[s.cfg.loss](torch.from_numpy(pred), torch.from_numpy(y)).item(),
@@ -574,7 +648,7 @@ def train(config: TrainConfig, dataset_dir, run_dir, resume: bool = True) -> dic
     rank, world, device = _init_distributed(config.device)
     torch.manual_seed(config.seed)  # model initialization
     model = build_model(config.arch, config.size or get_profile(config.profile).model_size,
-                        **config.overrides).to(device)
+                        n_outputs=2 if config.loss == NLL_LOSS else 1, **config.overrides).to(device)
     cfg = config.resolved(model.config["family"])
     run_dir = Path(run_dir)
     manifest_sha256 = check_contract(dataset_dir, splits=("train", "val"))  # appendix K, before any data is read
@@ -622,6 +696,8 @@ def evaluate(run_dir, split: str = "test", dataset_dir=None, device: str = "auto
     dict
         ``regression_metrics`` (n, r2, mae, rmse, sigma_robust, bias) plus split, arch, best_epoch; written with
         the split's predictions (true, pred and the split's params) by :func:`specvit_core.runs.write_results`.
+        A run with the Gaussian NLL head also writes ``pred_sigma`` (physical units) and adds
+        :func:`specvit_core.metrics.uncertainty_metrics` (coverage_68, coverage_95, sharpness, sigma_median, nll).
 
     Raises
     ------
@@ -640,15 +716,16 @@ def evaluate(run_dir, split: str = "test", dataset_dir=None, device: str = "auto
     true = data.labels(cfg.label)
     ds = NoisySpectra(data.flux, data.error, scaler_y.transform(true), noise="fixed", seed=FIXED_NOISE_SEED,
                       alpha=cfg.noise_alpha)
-    pred = _predict_label(model, scaler_y, ds, cfg.batch_size, dev, cfg.precision)
-    metrics = dict(regression_metrics(true, pred), split=split, arch=cfg.arch, size=cfg.size, profile=cfg.profile,
-                   best_epoch=ckpt["best_epoch"])
-    runs.write_results(run_dir, pd.concat([pd.DataFrame({"true": true, "pred": pred}), data.params], axis=1),
-                       metrics, split)
+    pred, sigma = predict_label(model, ckpt, ds, str(dev), cfg.batch_size)
+    columns = {"true": true, "pred": pred} if sigma is None else {"true": true, "pred": pred, "pred_sigma": sigma}
+    metrics = dict(regression_metrics(true, pred), **({} if sigma is None else uncertainty_metrics(true, pred, sigma)),
+                   split=split, arch=cfg.arch, size=cfg.size, profile=cfg.profile, best_epoch=ckpt["best_epoch"])
+    runs.write_results(run_dir, pd.concat([pd.DataFrame(columns), data.params], axis=1), metrics, split)
     return metrics
 
 
-def predict_spectra(run_dir, flux, device: str = "auto", batch_size: int = 256) -> np.ndarray:
+def predict_spectra(run_dir, flux, device: str = "auto", batch_size: int = 256,
+                    with_sigma: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray | None]:
     """Predict the label of spectra already on the MR grid and median-normalized with a run's best checkpoint.
 
     No noise is added: the spectra are taken as observed (e.g. preprocessed survey spectra, :mod:`.preprocess`).
@@ -663,11 +740,14 @@ def predict_spectra(run_dir, flux, device: str = "auto", batch_size: int = 256) 
         "auto" (CUDA when present), "cpu", "cuda" or "cuda:N".
     batch_size : int
         Spectra per forward pass.
+    with_sigma : bool
+        Also return the predicted sigma of a run with the Gaussian NLL head.
 
     Returns
     -------
     ndarray, shape (N,)
-        The predicted label (the run's ``label``, log g by default) in physical units.
+        The predicted label (the run's ``label``, log g by default) in physical units; with ``with_sigma`` the pair
+        (label, sigma), sigma (N,) in physical units or None for a run without the head.
 
     Raises
     ------
@@ -679,11 +759,10 @@ def predict_spectra(run_dir, flux, device: str = "auto", batch_size: int = 256) 
     flux = np.asarray(flux, dtype=np.float32)
     if flux.ndim != 2 or flux.shape[1] != MR_N_PIXELS or not np.isfinite(flux).all():
         raise ValueError(f"flux must be a finite (N, {MR_N_PIXELS}) array on the MR grid; got shape {flux.shape}")
-    dev = resolve_device(device)
     model, ckpt = runs.load_model(run_dir)
     ds = NoisySpectra(flux, np.ones_like(flux), np.zeros(len(flux)), noise="fixed", alpha=0.0)
-    return _predict_label(model, LabelScaler.from_state_dict(ckpt["label_scaler"]), ds, batch_size, dev,
-                          ckpt["config"].get("precision", "auto"))
+    pred, sigma = predict_label(model, ckpt, ds, device, batch_size)
+    return (pred, sigma) if with_sigma else pred
 
 
 if __name__ == "__main__":  # torchrun --nproc_per_node=K -m specvit_core.train --arch ... (as `specvit train`)

@@ -643,7 +643,8 @@ def predict_dataset(run_dir, dataset_dir, splits=SPLITS, device: str = "auto") -
     -------
     pandas.DataFrame
         One row per spectrum: ``split``, ``targetid`` (the row number when the dataset has none), ``log_g_pred``
-        (the run's label) and the label columns the dataset has.
+        (the run's label), ``log_g_pred_sigma`` (its predicted sigma, for a run with the Gaussian NLL head) and the
+        label columns the dataset has.
     """
     frames = []
     for split in splits:
@@ -656,7 +657,10 @@ def predict_dataset(run_dir, dataset_dir, splits=SPLITS, device: str = "auto") -
         frame.insert(0, "split", split)
         if "targetid" not in frame:
             frame.insert(1, "targetid", np.arange(len(frame)))
-        frame.insert(2, "log_g_pred", predict_spectra(run_dir, data.flux, device))
+        pred, sigma = predict_spectra(run_dir, data.flux, device, with_sigma=True)
+        frame.insert(2, "log_g_pred", pred)
+        if sigma is not None:  # a run with the Gaussian NLL head
+            frame.insert(3, "log_g_pred_sigma", sigma)
         frames.append(frame)
     if not frames:
         raise FileNotFoundError(f"No split file in {str(dataset_dir)!r}")
@@ -686,14 +690,18 @@ def predict_files(run_dir, survey: str, spectra_paths, labels_path=None, labels_
     Returns
     -------
     pandas.DataFrame
-        ``targetid``, ``log_g_pred``, ``snr``, ``coverage``, and the labels when known.
+        ``targetid``, ``log_g_pred``, ``log_g_pred_sigma`` (a run with the Gaussian NLL head), ``snr``,
+        ``coverage``, and the labels when known.
     """
     kept, table, counts = load_matched(survey, spectra_paths, labels_path, labels_survey, **loader_options)
     if not kept:
         raise ValueError(f"No spectrum to predict ({counts})")
     processed = preprocess_all(kept, survey, progress)
     out = table.copy()
-    out.insert(1, "log_g_pred", predict_spectra(run_dir, np.stack([p.flux for p in processed]), device))
+    pred, sigma = predict_spectra(run_dir, np.stack([p.flux for p in processed]), device, with_sigma=True)
+    out.insert(1, "log_g_pred", pred)
+    if sigma is not None:  # a run with the Gaussian NLL head
+        out.insert(2, "log_g_pred_sigma", sigma)
     out["snr"] = [p.snr for p in processed]
     out["coverage"] = [p.coverage for p in processed]
     if counts["without_labels"] or counts["outside_ranges"]:

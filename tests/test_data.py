@@ -1,20 +1,30 @@
-"""Reader of the HDF5 splits, on-the-fly noise (paper eq. 3), label normalization and the test-split guardrail."""
+"""Reader of the HDF5 splits (in memory and streamed), on-the-fly noise (paper eq. 3), label normalization and the
+test-split guardrail."""
+import dataclasses
+import os
+import pickle
 import shutil
 
 import h5py
 import numpy as np
 import pytest
+import torch
 from conftest import toy_spectra, write_split
+from torch.utils.data import DataLoader, default_collate, get_worker_info
 
 from specvit_core.data import (
     FLUX_KEY,
     PARAMS_KEY,
     LabelScaler,
     NoisySpectra,
+    ShardedSpectra,
     check_values,
     fixed_noisy,
     lock_test_split,
+    noisy_rows,
+    read_labels,
     read_split,
+    split_dataset,
 )
 
 
@@ -247,3 +257,139 @@ def test_label_scaler_bad_input():
         LabelScaler().fit([3.0, np.nan])
     with pytest.raises(RuntimeError, match="not fitted"):
         LabelScaler().transform([1.0])
+
+
+def test_the_noise_of_a_row_is_the_same_alone_or_in_any_batch(flat):
+    flux, error, _ = flat
+    rows = np.arange(8)
+    whole = noisy_rows(flux, error, rows, seed=7, epoch=3)
+    order = np.array([5, 2, 7, 2, 0])  # shuffled, with a repeat
+    np.testing.assert_array_equal(noisy_rows(flux[order], error[order], order, seed=7, epoch=3), whole[order])
+    for i in (0, 6):
+        np.testing.assert_array_equal(noisy_rows(flux[[i]], error[[i]], [i], seed=7, epoch=3)[0], whole[i])
+    ds = NoisySpectra(*flat, seed=7)
+    ds.set_epoch(3)
+    np.testing.assert_array_equal(torch.stack([x for x, _ in ds.__getitems__(order)]).numpy(), whole[order])
+    others = [noisy_rows(flux, error, rows, seed=7, epoch=4), noisy_rows(flux, error, rows, seed=8, epoch=3),
+              noisy_rows(flux, error, rows, seed=7, epoch=None)]  # another epoch, seed, or the fixed noise
+    assert not any(np.isclose(other, whole).mean() > 0.01 for other in others)
+
+
+def test_batched_noise_is_standard_normal_and_independent_between_rows():
+    rows = np.arange(1000, 1256)
+    flux, error = np.full((256, 4096), 50.0, np.float32), np.full((256, 4096), 2.0, np.float32)
+    eps = (noisy_rows(flux, error, rows, seed=1, epoch=0, alpha=1.5) - flux) / (1.5 * error)  # 2**20 draws
+    assert abs(eps.mean()) < 0.005 and abs(eps.std() - 1) < 0.005
+    assert np.mean(np.abs(eps) > 2) == pytest.approx(0.0455, abs=0.002)  # the Gaussian tails
+    assert abs(np.mean(eps[:-1] * eps[1:])) < 0.005  # neighbouring rows: uncorrelated
+    assert abs(np.mean(eps[:, :-1] * eps[:, 1:])) < 0.005  # neighbouring pixels too
+
+
+def test_bad_noise_arguments_are_refused(flat):
+    flux, error, _ = flat
+    with pytest.raises(ValueError, match=r"rows B integers >= 0; got flux \(8, 4096\), error \(8, 4096\), rows \(7,\)"):
+        noisy_rows(flux, error, np.arange(7), seed=0)
+    with pytest.raises(ValueError, match="rows B integers >= 0"):
+        noisy_rows(flux, error, np.arange(-1, 7), seed=0)
+    with pytest.raises(ValueError, match="the noise seed and epoch must be integers >= 0; got seed 1, epoch -1"):
+        noisy_rows(flux, error, np.arange(8), seed=1, epoch=-1)
+    with pytest.raises(IndexError, match=r"sample indices must lie in \[0, 8\); got 3 .. 8"):
+        NoisySpectra(*flat).__getitems__([3, 8])
+
+
+def _samples(ds, indices):
+    """(x, y) of a batch of indices as two arrays."""
+    x, y = zip(*ds.__getitems__(indices))
+    return torch.stack(x).numpy(), torch.stack(y).numpy()
+
+
+@pytest.mark.parametrize("max_rows", [None, 150])  # both shards; the first and part of the second
+def test_streamed_samples_equal_those_held_in_memory(tiny_dataset, max_rows):
+    labels = read_labels(tiny_dataset, "train", "log_g", max_rows)
+    split = read_split(tiny_dataset, "train", max_rows)
+    np.testing.assert_array_equal(labels, split.labels("log_g"))
+    memory = NoisySpectra(split.flux, split.error, labels, seed=7)
+    stream = ShardedSpectra(tiny_dataset, "train", labels, max_rows=max_rows, seed=7)
+    assert len(stream) == len(memory) == len(split)
+    batch = [140, 3, 127, 128, 3, len(split) - 1]  # across the two shards, with a repeat
+    for epoch in (0, 2):
+        memory.set_epoch(epoch)
+        stream.set_epoch(epoch)
+        for a, b in zip(_samples(stream, batch), _samples(memory, batch), strict=True):
+            np.testing.assert_array_equal(a, b)
+    val = read_split(tiny_dataset, "val")
+    fixed = ShardedSpectra(tiny_dataset, "val", val.labels(), noise="fixed")
+    np.testing.assert_array_equal(_samples(fixed, np.arange(64))[0], fixed_noisy(val.flux, val.error))
+
+
+def _with_reader(samples):
+    """Collate, in the loader worker, with (pid of the process whose h5py files read the batch, the worker's pid)."""
+    return default_collate(samples), (get_worker_info().dataset._owner, os.getpid())
+
+
+def test_streamed_rows_are_read_by_each_loader_worker_with_its_own_files(tiny_dataset):
+    labels = read_labels(tiny_dataset, "train")
+    stream = ShardedSpectra(tiny_dataset, "train", labels, seed=3)
+    split = read_split(tiny_dataset, "train")
+    memory = NoisySpectra(split.flux, split.error, labels, seed=3)
+    first = _samples(stream, [5])  # the files are now open in this process, before the workers fork
+    order = np.random.default_rng(0).permutation(len(stream))
+    loader = DataLoader(stream, batch_size=16, sampler=order.tolist(), num_workers=2, collate_fn=_with_reader)
+    batches, readers = zip(*loader)
+    assert len(set(readers)) == 2 and all(owner == pid != os.getpid() for owner, pid in readers)
+    x, y = (torch.cat(parts).numpy() for parts in zip(*batches))
+    expected = _samples(memory, order)
+    np.testing.assert_array_equal(x, expected[0])
+    np.testing.assert_array_equal(y, expected[1])
+    np.testing.assert_array_equal(_samples(stream, [5])[0], first[0])  # this process's files still read
+    copy = pickle.loads(pickle.dumps(stream))  # its open h5py files are left behind (they cannot be pickled)
+    np.testing.assert_array_equal(_samples(copy, [5])[0], first[0])
+
+
+def test_streamed_values_are_checked_as_batches_are_read(tmp_path):
+    _corrupt(tmp_path, **_bad_values("NaN error"))  # row 3 of val.h5
+    stream = ShardedSpectra(tmp_path, "val", np.zeros(4), noise="fixed")
+    assert len(_samples(stream, [0, 2])[0]) == 2
+    with pytest.raises(ValueError, match=r"val.h5: error has 1 bad values in 1 of 2 spectra \(first bad row 3, "
+                                         r"value nan\); the rule is: error must be > 0"):
+        stream.__getitems__([1, 3])
+
+
+def test_streamed_splits_keep_the_rules_of_the_reader(tiny_dataset, tmp_path):
+    with lock_test_split(), pytest.raises(RuntimeError, match="test split is locked during training"):
+        ShardedSpectra(tiny_dataset, "test", np.zeros(64))
+    with pytest.raises(ValueError, match=r"labels must be one per spectrum: 64 spectra, labels \(63,\)"):
+        ShardedSpectra(tiny_dataset, "val", np.zeros(63))
+    shutil.copy(tiny_dataset / "test.h5", tmp_path / "val.h5")
+    with pytest.raises(ValueError, match="the file says split='test' but is read as 'val'"):
+        ShardedSpectra(tmp_path, "val", np.zeros(64))
+    with pytest.raises(KeyError, match="Unknown label 'logg'; the params table of .*val.h5 has: T_eff, log_g"):
+        read_labels(tiny_dataset, "val", "logg")
+
+
+def test_split_dataset_streams_a_split_larger_than_the_memory_budget(tiny_dataset, monkeypatch):
+    labels = read_labels(tiny_dataset, "train")
+    small = split_dataset(tiny_dataset, "train", labels, seed=5)
+    monkeypatch.setattr("specvit_core.data.IN_MEMORY_BYTES", 2 * 4 * 256 * 4096 - 1)  # one byte short of the split
+    large = split_dataset(tiny_dataset, "train", labels, seed=5)
+    assert isinstance(small, NoisySpectra) and isinstance(large, ShardedSpectra)
+    for a, b in zip(_samples(small, [0, 200]), _samples(large, [0, 200]), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_training_on_streamed_splits_gives_the_network_trained_in_memory(tiny_dataset, tmp_path, monkeypatch):
+    from specvit_core.runs import load_checkpoint
+    from specvit_core.train import TrainConfig, train
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    config = TrainConfig(arch="bilstm", profile="smoke", epochs=2, batch_size=32, max_train=160)
+    try:
+        in_memory = train(config, tiny_dataset, tmp_path / "memory")
+        monkeypatch.setattr("specvit_core.data.IN_MEMORY_BYTES", 0)  # every split streamed from its files
+        streamed = train(dataclasses.replace(config, num_workers=2), tiny_dataset, tmp_path / "streamed")
+    finally:
+        torch.set_num_threads(threads)
+    assert streamed == in_memory  # the test metrics
+    weights = [load_checkpoint(tmp_path / name / "last.pt")["model"] for name in ("memory", "streamed")]
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])

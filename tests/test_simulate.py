@@ -1,4 +1,5 @@
-"""The dataset writer: schema, manifest, seeds, resume, overwrite protection, the lock and bad input."""
+"""The dataset writer: schema, manifest, seeds, resume, overwrite protection, the lock, parallel writers and bad
+input."""
 import json
 import multiprocessing
 import os
@@ -11,10 +12,11 @@ import time
 import h5py
 import numpy as np
 import pytest
+import torch
 
 from specvit_core import simulate
 from specvit_core.cli import main as cli_main
-from specvit_core.data import SPLITS, read_split
+from specvit_core.data import SPLITS, NoisySpectra, ShardedSpectra, read_labels, read_split
 from specvit_core.files import sha256
 from specvit_core.noise import noisy_spectrum
 from specvit_core.simulate import PARAM_FIELDS, SimulationConfig, generate_dataset, lock_file
@@ -315,14 +317,16 @@ def slow_reference(grid, tmp_path_factory):
     return generate_dataset(tmp_path_factory.mktemp("slow") / "ds", small_config(**SLOW), grid, progress=False)
 
 
-def _generate(out, config, grid):
+def _generate(out, config, grid, workers):
     """Target of the writer processes (spawned, so importable from this module)."""
-    generate_dataset(out, config, grid, progress=False)
+    generate_dataset(out, config, grid, progress=False, workers=workers)
 
 
-def _start_writer(out, grid, ready):
-    """A second process running generate_dataset into ``out``, returned once ``ready()`` holds."""
-    proc = multiprocessing.get_context("spawn").Process(target=_generate, args=(out, small_config(**SLOW), grid))
+def _start_writer(out, grid, ready, workers=1):
+    """A second process running generate_dataset into ``out`` (with ``workers`` writer processes of its own),
+    returned once ``ready()`` holds."""
+    proc = multiprocessing.get_context("spawn").Process(target=_generate,
+                                                        args=(out, small_config(**SLOW), grid, workers))
     proc.start()
     deadline = time.monotonic() + 120
     while not ready() and proc.is_alive() and time.monotonic() < deadline:
@@ -378,3 +382,67 @@ def test_a_dataset_made_by_other_noise_code_is_not_reused(grid, tmp_path, monkey
     monkeypatch.setattr(simulate, "observation_fingerprint", lambda: "0" * 64)  # the noise model changed
     with pytest.raises(FileExistsError, match="noise model"):
         simulate.ensure_dataset("smoke", out, grid, progress=False, **overrides)
+
+
+def test_two_writer_processes_write_the_dataset_of_one(dataset, grid, tmp_path):
+    out, manifest = dataset
+    parallel = generate_dataset(tmp_path / "ds", small_config(), grid, progress=False, workers=2)
+    assert parallel == manifest  # the same files, in the same order, with the same checksums
+    _assert_verifies(tmp_path / "ds", parallel)
+    with h5py.File(out / "train_001.h5") as one, h5py.File(tmp_path / "ds" / "train_001.h5") as two:
+        assert np.array_equal(one["dataset/arrays/flux/value"][()], two["dataset/arrays/flux/value"][()])
+
+
+def test_a_partial_dataset_is_resumed_by_two_writer_processes(dataset, grid, tmp_path):
+    out, manifest = dataset
+    work = tmp_path / "ds"
+    work.mkdir()
+    shutil.copy(out / "train_001.h5", work)  # only the second shard was written
+    partial = {**manifest, "files": {"train_001.h5": manifest["files"]["train_001.h5"]}}
+    (work / ".manifest.partial.json").write_text(json.dumps(partial))
+    stamp = os.stat(work / "train_001.h5").st_mtime_ns
+    resumed = generate_dataset(work, small_config(), grid, progress=False, workers=2)
+    assert os.stat(work / "train_001.h5").st_mtime_ns == stamp  # kept, not rewritten
+    assert list(resumed["files"]) == list(manifest["files"]) and resumed == manifest
+    _assert_verifies(work, resumed)
+
+
+@pytest.mark.parametrize("workers", [0, -2, 1.5, "2"])
+def test_a_bad_number_of_workers_is_refused_before_anything_is_written(grid, tmp_path, workers):
+    with pytest.raises(ValueError, match=f"The workers parameter, {re.escape(repr(workers))}, must be a positive "
+                                         "integer"):
+        generate_dataset(tmp_path / "ds", small_config(), grid, progress=False, workers=workers)
+    assert os.listdir(tmp_path) == []  # no folder, no lock
+
+
+def test_cli_refuses_zero_workers(tmp_path, capsys):
+    assert cli_main(["simulate", "--profile", "smoke", "--out", str(tmp_path / "d"), "--workers", "0"]) == 2
+    assert "The workers parameter, 0, must be a positive integer" in capsys.readouterr().err
+    assert os.listdir(tmp_path) == []
+
+
+def test_uncompressed_files_are_contiguous_and_stream_the_samples_held_in_memory(dataset):
+    out, _ = dataset
+    with h5py.File(out / "train_000.h5") as f:
+        assert f["dataset/arrays/flux/value"].chunks is None  # contiguous: a row is one read
+    labels = read_labels(out, "train")
+    train = read_split(out, "train")
+    stream, memory = ShardedSpectra(out, "train", labels), NoisySpectra(train.flux, train.error, labels)
+    rows = [59, 0, 31, 30]  # both shards
+    for (x, y), (x_mem, y_mem) in zip(stream.__getitems__(rows), memory.__getitems__(rows), strict=True):
+        assert torch.equal(x, x_mem) and torch.equal(y, y_mem)
+
+
+def test_a_killed_parallel_writer_stops_its_workers_and_is_resumed(grid, slow_reference, tmp_path):
+    out = tmp_path / "ds"
+    proc = _start_writer(out, grid, lambda: any(out.glob("*.tmp")), workers=2)  # the workers are writing
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.join()
+    deadline = time.monotonic() + 30
+    while any(out.glob("*.tmp")) and time.monotonic() < deadline:  # each worker sees its parent gone, cleans, exits
+        time.sleep(0.1)
+    assert not any(out.glob("*.tmp")), "a writer process outlived the killed run"
+    with pytest.warns(UserWarning, match=f"Taking over the stale lock .*: process {proc.pid} on"):
+        manifest = generate_dataset(out, small_config(**SLOW), grid, progress=False)
+    assert _checksums(manifest) == _checksums(slow_reference)
+    _assert_verifies(out, manifest)

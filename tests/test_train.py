@@ -215,7 +215,7 @@ def test_bad_configuration(tiny_dataset, tmp_path):
         train(TrainConfig(arch="vit9", profile="smoke"), tiny_dataset, tmp_path)
     with pytest.raises(ValueError, match="Unknown profile 'huge'; valid profiles are: smoke, quick, cpu, paper"):
         train(TrainConfig(arch="bilstm", profile="huge"), tiny_dataset, tmp_path)
-    with pytest.raises(ValueError, match="loss must be one of l1, mse; got 'huber'"):
+    with pytest.raises(ValueError, match="loss must be one of l1, mse, gaussian_nll; got 'huber'"):
         TrainConfig(arch="bilstm", loss="huber").resolved("recurrent")
     with pytest.raises(ValueError, match="precision must be one of auto, fp32, bf16; got 'fp16'"):
         TrainConfig(arch="bilstm", precision="fp16").resolved("recurrent")
