@@ -43,9 +43,10 @@ from specvit_core.data import fixed_noisy, read_split
 from specvit_core.instrument import mr_wavelength, resolving_power
 from specvit_core.models import build_model, describe_models, list_models
 from specvit_core.models.inspect import component_params, inference_throughput, layer_shapes, receptive_field
+from specvit_core.models.transformer import WAVE_REFERENCE
 from specvit_core.paper import CONVSTEM_LSTM_PARAMS
 from specvit_core.report import profile_banner
-from specvit_core.runs import is_evaluated
+from specvit_core.runs import is_evaluated, load_model
 from specvit_core.simulate import ensure_dataset
 
 display(Markdown(profile_banner(profile)))
@@ -142,7 +143,63 @@ visualizer = interactive.tokenization_visualizer(
 interactive.show(visualizer, div_id="tokenization-visualizer")
 
 # %% [markdown]
-# ## 2.6 Inference throughput on this machine
+# ## 2.6 Token positions: learned, or a function of wavelength
+#
+# Attention does not know the order of its tokens; positions added to the tokens tell it. The paper's transformers
+# learn one position vector per token index (`pos_embedding`, (N + 1) x D parameters): pixel k of the input is
+# assumed to lie at wavelength k of the MR grid. The option `build_model(name, size, positions="wavelength")` (every
+# transformer and hybrid) replaces them, as SpectraFM encodes wavelength, by a fixed sinusoidal encoding of each
+# token's centre wavelength (the Transformer's sin/cos pairs over geometric frequencies, the wavelength normalized
+# over a fixed reference range), plus one learned position for the CLS token. A model applied to another window
+# (a survey resampled to a shifted grid, chapter 7) is told the wavelengths of its pixels with
+# `model.set_wavelength(wave)`; the token centres follow, and a checkpoint keeps them. Below: the encoding against
+# wavelength, and the cosine similarity between the positions of two tokens for both kinds (learned: at
+# initialization, or this profile's trained SpecViT when chapter 4 has run; no training happens here). Whether the
+# wavelength encoding helps on a shifted window is measured by `benchmarks/bench_positions.py`, not in this chapter.
+
+# %%
+by_wavelength = build_model("specvit", size, positions="wavelength")
+learned_source = "trained run" if is_evaluated(specvit_run) else "at initialization"
+learned_model = load_model(specvit_run)[0] if is_evaluated(specvit_run) else build_model("specvit", size)
+with torch.no_grad():
+    encodings = {f"learned ({learned_source})": learned_model.position_encoding()[0, 1:].numpy(),
+                 "wavelength": by_wavelength.position_encoding()[0, 1:].numpy()}
+token_wave = by_wavelength.token_wave.numpy()
+fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+image = axes[0].pcolormesh(token_wave, np.arange(encodings["wavelength"].shape[1]), encodings["wavelength"].T,
+                           cmap="RdBu_r", vmin=-1, vmax=1)
+axes[0].set(xlabel="token centre wavelength [A]", ylabel="encoding component (sin, cos pairs)",
+            title=f"wavelength encoding (D = {encodings['wavelength'].shape[1]})")
+fig.colorbar(image, ax=axes[0])
+for ax, (kind, encoding) in zip(axes[1:], encodings.items()):
+    unit = encoding / np.linalg.norm(encoding, axis=1, keepdims=True)
+    image = ax.pcolormesh(token_wave, token_wave, unit @ unit.T, cmap="viridis", vmin=-1, vmax=1)
+    ax.set(xlabel="token wavelength [A]", ylabel="token wavelength [A]", title=f"similarity of positions: {kind}")
+    ax.set_aspect("equal")
+fig.colorbar(image, ax=axes[2])
+plt.tight_layout()
+
+# %% [markdown]
+# The wavelength encoding depends on the centre wavelength alone: told a window shifted by 64 pixels (4 tokens of
+# 16 pixels, about 27 A), the model gives token i the position it gave token i + 4. Each tokenizer has its own
+# centres: the middle of a patch (pixel 16i + 7.5 for SpecViT, 16i + 15.5 for OverlapViT's 32-pixel patches), and
+# pixel 16i for the ConvStem, whose stride-2 convolutions centre its 31-pixel receptive field there. The reference
+# range is fixed, so that a shifted window gets other positions:
+
+# %%
+dispersion_per_pixel = float(np.mean(np.diff(wave)))
+shifted = build_model("specvit", size, positions="wavelength")
+shifted.set_wavelength(wave + 64 * dispersion_per_pixel)
+with torch.no_grad():
+    mismatch = (shifted.position_encoding()[0, 1:-4] - by_wavelength.position_encoding()[0, 5:]).abs().max().item()
+print(f"reference range {WAVE_REFERENCE[0]:.0f}-{WAVE_REFERENCE[1]:.0f} A; shifted by 64 pixels, token i's position "
+      f"differs from the unshifted token i + 4's by at most {mismatch:.1e}")
+display(pd.DataFrame({name: build_model(name, size, positions="wavelength").token_wave[:3].numpy()
+                      for name in ("specvit", "overlap_vit", "convstem_vit")}, index=["token 0", "token 1", "token 2"])
+        .round(2).rename_axis("centre wavelength [A]"))
+
+# %% [markdown]
+# ## 2.7 Inference throughput on this machine
 #
 # Spectra per second in eval mode at the paper's size, measured now on the machine that runs this page (the paper's
 # Table 6 was measured on a GPU; chapter 5 compares with the baselines).
@@ -163,4 +220,5 @@ print(f"measured on {device}, batch {batch}, {n_batches} batch(es) after one war
 # exact layer plan and the ConvStem's normalization are our reconstruction where the paper gives only the
 # parameter budget and receptive field. `specvit models --size paper --json` prints the table of section 2.1. The
 # visualizer of section 2.5 is `specvit_core.interactive.tokenization_visualizer` over the patches of
-# `specvit_core.attention.token_windows`.
+# `specvit_core.attention.token_windows`. The positions of section 2.6 are `SpecViT.position_encoding` and
+# `specvit_core.models.transformer.wavelength_encoding`.

@@ -8,7 +8,8 @@ import torch
 
 from . import runs
 from .fisher import LOGG, ceiling_axes, normalized_jacobian, normalized_sigma
-from .models.blocks import n_tokens
+from .models.blocks import ConvStem
+from .models.transformer import token_centre_pixels
 
 
 def cls_attention(run_dir, flux: np.ndarray, wave: np.ndarray) -> pd.DataFrame:
@@ -71,8 +72,10 @@ def logg_information_by_token(grid, attention: pd.DataFrame, mag: float = 21.5, 
     return info / info.max()
 
 
-def token_windows(wave: np.ndarray, patch_size: int, stride: int | None = None) -> pd.DataFrame:
-    """The pixels and wavelengths each token of a patch tokenizer covers (paper eq. 4: N = (L - P) // S + 1).
+def token_windows(wave: np.ndarray, patch_size: int, stride: int | None = None, tokenizer: str = "conv") -> pd.DataFrame:
+    """The pixels and wavelengths each token sees: its patch (paper eq. 4: N = (L - P) // S + 1) or, for the
+    ConvStem, its receptive field of ``ConvStem.RECEPTIVE_FIELD`` pixels centred on pixel 16 i (neighbouring
+    ConvStem tokens overlap; the field is clipped at the ends of the spectrum).
 
     Parameters
     ----------
@@ -82,12 +85,15 @@ def token_windows(wave: np.ndarray, patch_size: int, stride: int | None = None) 
         Patch length P in pixels.
     stride : int, optional
         Step S between patch starts; default P (non-overlapping patches, as SpecViT's 256 patches of 16 pixels).
+    tokenizer : {"conv", "sw", "convstem"}
+        The run's tokenizer (``model.config["tokenizer"]``); "convstem" takes P = S = 16.
 
     Returns
     -------
     pandas.DataFrame
-        One row per token: ``token`` (0-based), ``pixel_start`` and ``pixel_end`` (inclusive), ``wave_start``,
-        ``wave_end`` and ``wave_center`` (Angstrom) of those pixels.
+        One row per token: ``token`` (0-based), ``pixel_start`` and ``pixel_end`` (inclusive), ``wave_start`` and
+        ``wave_end`` of those pixels, and ``wave_center`` (Angstrom) at the token's centre
+        (:func:`specvit_core.models.transformer.token_centre_pixels`).
 
     Raises
     ------
@@ -98,10 +104,12 @@ def token_windows(wave: np.ndarray, patch_size: int, stride: int | None = None) 
     stride = stride or patch_size
     if patch_size < 1 or stride < 1 or patch_size > wave.size:
         raise ValueError(f"patch_size={patch_size} and stride={stride} do not tile a spectrum of {wave.size} pixels")
-    start = np.arange(n_tokens(wave.size, patch_size, stride)) * stride
-    end = start + patch_size - 1
+    centre = token_centre_pixels(tokenizer, wave.size, patch_size, stride)
+    half = ((ConvStem.RECEPTIVE_FIELD if tokenizer == "convstem" else patch_size) - 1) / 2
+    start = np.maximum(centre - half, 0).astype(int)
+    end = np.minimum(centre + half, wave.size - 1).astype(int)
     return pd.DataFrame(dict(token=np.arange(start.size), pixel_start=start, pixel_end=end, wave_start=wave[start],
-                             wave_end=wave[end], wave_center=0.5 * (wave[start] + wave[end])))
+                             wave_end=wave[end], wave_center=np.interp(centre, np.arange(wave.size), wave)))
 
 
 @torch.no_grad()
@@ -120,7 +128,7 @@ def cls_attention_by_layer(run_dir, flux: np.ndarray, wave: np.ndarray) -> tuple
     Returns
     -------
     tokens : pandas.DataFrame
-        :func:`token_windows` of the run's tokenizer (the ConvStem counts as patches of 16 pixels, stride 16).
+        :func:`token_windows` of the run's tokenizer.
     weights : ndarray, shape (layers, heads, N_tokens)
         The attention probability from the CLS token to each patch token (a uniform head holds 1 / (N_tokens + 1)).
 
@@ -135,8 +143,7 @@ def cls_attention_by_layer(run_dir, flux: np.ndarray, wave: np.ndarray) -> tuple
     config = ckpt["model_config"]
     if not hasattr(model, "attention_maps"):
         raise ValueError(f"{config['name']!r} has no attention layers; choose a transformer or hybrid run")
-    convstem = config.get("tokenizer") == "convstem"
-    tokens = token_windows(wave, 16 if convstem else config["patch_size"], 16 if convstem else config.get("stride"))
+    tokens = token_windows(wave, config["patch_size"], config.get("stride"), config.get("tokenizer", "conv"))
     maps = model.attention_maps(torch.from_numpy(np.ascontiguousarray(flux, dtype=np.float32)))
     weights = torch.stack([m[:, :, 0, 1:].mean(dim=0) for m in maps]).numpy()  # (layers, heads, N_tokens)
     return tokens, weights

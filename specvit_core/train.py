@@ -328,7 +328,8 @@ def _set_rng_state(state: dict) -> None:
 def _initial_weights(cfg: TrainConfig, model: nn.Module) -> dict:
     """Load ``cfg.init_from`` into ``model`` (fine-tuning) and return that checkpoint; it must be the same network."""
     init = runs.load_checkpoint(cfg.init_from)
-    if init["model_config"] != model.config:
+    saved = {k: v for k, v in init["model_config"].items() if k != "family"}
+    if build_model(**saved).config != model.config:  # rebuilt: a hyperparameter added since takes its default
         raise ValueError(f"The checkpoint {cfg.init_from!r} holds {init['model_config']['name']!r} "
                          f"(size {init['model_config']['size']!r}); it cannot initialize {model.config['name']!r} "
                          f"(size {model.config['size']!r}) with these hyperparameters")

@@ -41,6 +41,18 @@ def test_specvit_cuts_the_mr_arm_into_256_contiguous_patches_of_16_pixels():
         attention.token_windows(WAVE[:8], 16)
 
 
+def test_convstem_tokens_see_their_receptive_field_of_31_pixels():
+    tokens = attention.token_windows(WAVE, 16, tokenizer="convstem")
+    model = build_model("convstem_vit", "smoke").eval()  # eval: BatchNorm does not mix pixels across the batch
+    x = torch.randn(8, WAVE.size, requires_grad=True)
+    model.to_tokens(x)[:, 100].sum().backward()
+    support = x.grad.abs().sum(0).nonzero().squeeze(1)
+    assert (tokens.pixel_start[100], tokens.pixel_end[100]) == (support.min().item(), support.max().item())
+    assert tokens.wave_center[100] == pytest.approx(WAVE[1600])
+    assert len(tokens) == 256 and (tokens.pixel_start[0], tokens.pixel_end[0]) == (0, 15)  # clipped at the start
+    assert tokens.pixel_end[99] - tokens.pixel_start[100] == 14  # neighbours share 15 pixels
+
+
 @pytest.mark.parametrize("name, shape", [("specvit", (2, 2, 256)), ("overlap_vit", (2, 2, 255)),
                                          ("convstem_lstm", (1, 2, 256))])
 def test_attention_by_layer_averages_to_the_cls_attention_of_figure_10(tmp_path, spectra, name, shape):

@@ -15,7 +15,7 @@ from specvit_core.config import get_profile
 from specvit_core.metrics import regression_metrics
 from specvit_core.models import build_model
 from specvit_core.cli import main
-from specvit_core.runs import load_checkpoint
+from specvit_core.runs import load_checkpoint, save_checkpoint
 from specvit_core.train import TrainConfig, TrainingDiverged, evaluate, lr_factor, train
 
 # A hybrid model with dropout, so that exact resume also needs the restored RNG state.
@@ -141,6 +141,14 @@ def test_fine_tuning_starts_from_the_checkpoint_weights_and_label_scaling(traine
     with pytest.raises(ValueError, match="holds 'convstem_lstm' .* cannot initialize 'lstmformer'"):
         train(TrainConfig(arch="lstmformer", profile="smoke", init_from=str(run_dir / "best.pt")), tiny_dataset,
               tmp_path / "other")
+    # a checkpoint saved before a hyperparameter existed (here: positions) takes its default and still fine-tunes
+    older = {**pretrained, "model_config": {k: v for k, v in pretrained["model_config"].items() if k != "positions"}}
+    save_checkpoint(older, tmp_path / "older.pt")
+    config = TrainConfig(arch="convstem_lstm", profile="smoke", epochs=1, batch_size=32, lr=1e-30, eta_min=0.0,
+                         init_from=str(tmp_path / "older.pt"), max_train=64)
+    train(config, tiny_dataset, tmp_path / "tuned_older")
+    assert torch.allclose(load_checkpoint(tmp_path / "tuned_older" / "best.pt")["model"]["head.weight"],
+                          pretrained["model"]["head.weight"], atol=1e-6)
 
 
 def test_checkpoint_of_another_architecture_or_config_is_refused(trained, tiny_dataset):

@@ -109,6 +109,8 @@ class ConvStem(nn.Module):
         Token width D (the inner widths are ``D // 8``, ``D // 4``, ``D // 2``).
     """
 
+    RECEPTIVE_FIELD = 31  # pixels: 1 + 2 * (1 + 2 + 4 + 8)
+
     def __init__(self, *, dim: int):
         super().__init__()
         widths = [1, dim // 8, dim // 4, dim // 2]
