@@ -65,7 +65,8 @@ def _train(args: argparse.Namespace) -> int:
     config = TrainConfig(arch=args.arch, profile=args.profile, epochs=args.epochs, patience=args.patience,
                          batch_size=args.batch_size, loss=args.loss, lr=args.lr, warmup_epochs=args.warmup_epochs,
                          seed=args.seed, max_train=args.max_train, max_steps=args.max_steps, device=args.device,
-                         init_from=args.init_from, num_workers=args.num_workers, precision=args.precision)
+                         init_from=args.init_from, num_workers=args.num_workers, precision=args.precision,
+                         **({"label": tuple(args.labels)} if args.labels else {}))
     dataset = args.data or ensure_dataset(args.profile)  # the profile's dataset, simulated when missing
     metrics = train(config, dataset, (args.runs or runs_dir(args.profile)) / args.arch, resume=not args.no_resume)
     if metrics:  # rank 0 under torchrun
@@ -187,7 +188,8 @@ def _add_transfer_parsers(sub) -> None:
         "predict", help="predict log g of survey spectra with a trained run",
         description="Apply a run's best checkpoint to a dataset folder (every split; e.g. from specvit preprocess) "
         "or to survey files preprocessed on the fly, and write a CSV: targetid, log_g_pred, log_g_pred_sigma (a run "
-        "trained with --loss gaussian_nll) and the labels when known.")
+        "trained with --loss gaussian_nll) and the labels when known; a run trained on several --labels writes "
+        "<label>_pred (and <label>_pred_sigma) for each.")
     pred.add_argument("--run", type=Path, required=True, help="a run folder with best.pt (e.g. runs/quick/specvit)")
     pred.add_argument("--data", type=Path, help="a dataset folder")
     _add_survey_options(pred, required=False)
@@ -204,6 +206,7 @@ def _book(args: argparse.Namespace) -> int:
 
 
 def _add_train_parser(sub, profiles: list[str]) -> None:
+    from .data import LABEL_COLUMNS
     from .models import list_models
     from .train import LOSSES
 
@@ -225,6 +228,10 @@ def _add_train_parser(sub, profiles: list[str]) -> None:
     train.add_argument("--lr", type=float, help="peak learning rate (default: Table 1's times the profile's lr_scale)")
     train.add_argument("--warmup-epochs", type=float,
                        help="linear learning-rate warm-up before the cosine decay (default: the profile's)")
+    train.add_argument("--labels", nargs="+", choices=LABEL_COLUMNS, metavar="LABEL",
+                       help=f"labels to predict jointly ({', '.join(LABEL_COLUMNS)}), the primary one first: it "
+                       "selects the checkpoint and fills the true/pred columns; the others are written as "
+                       "true_<label>/pred_<label> (default: log_g alone)")
     train.add_argument("--seed", type=int, default=42, help="training seed (default: %(default)s)")
     train.add_argument("--max-train", type=int, help="use only the first N training spectra")
     train.add_argument("--max-steps", type=int, help="pause (resumable: run the same command again) after this many "

@@ -15,6 +15,7 @@ import contextvars
 import json
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -749,8 +750,9 @@ class ShardedSpectra(_NoisyRows):
         return flux, error
 
 
-def read_labels(dataset_dir, split: str, name: str = "log_g", max_rows: int | None = None) -> np.ndarray:
-    """One label column of a split, read without its spectra (train shards in order).
+def read_labels(dataset_dir, split: str, name: str | Sequence[str] = "log_g",
+                max_rows: int | None = None) -> np.ndarray:
+    """One label column of a split, or several side by side, read without its spectra (train shards in order).
 
     Parameters
     ----------
@@ -758,15 +760,16 @@ def read_labels(dataset_dir, split: str, name: str = "log_g", max_rows: int | No
         Dataset folder.
     split : {"train", "val", "test"}
         The split.
-    name : str
-        Column of the params table, e.g. ``"log_g"``, ``"T_eff"``, ``"M_H"``.
+    name : str or sequence of str
+        Column of the params table, e.g. ``"log_g"``, ``"T_eff"``, ``"M_H"``; or several (a joint-label run).
     max_rows : int, optional
         Only the first ``max_rows`` spectra.
 
     Returns
     -------
-    ndarray, float64, shape (N,)
-        The column, equal to ``read_split(dataset_dir, split, max_rows).labels(name)``.
+    ndarray, float64, shape (N,) for one name, (N, k) for a sequence of k names
+        The column, equal to ``read_split(dataset_dir, split, max_rows).labels(name)``; for a sequence, those
+        columns in its order.
 
     Raises
     ------
@@ -777,15 +780,23 @@ def read_labels(dataset_dir, split: str, name: str = "log_g", max_rows: int | No
     FileNotFoundError, RuntimeError
         As :func:`split_layout`.
     """
-    columns = []
+    names = [name] if isinstance(name, str) else list(name)
+    per_file = []  # per file: one array per name
     for path, n in split_layout(dataset_dir, split, max_rows):
         with open_split_file(path) as f:
             table = f[PARAMS_KEY]
-            if name not in table.dtype.names:
-                raise KeyError(f"Unknown label {name!r}; the params table of {path} has: "
-                               f"{', '.join(table.dtype.names)}")
-            columns.append(table.fields(name)[:n])
-    labels = np.concatenate(columns)
+            for label in names:
+                if label not in table.dtype.names:
+                    raise KeyError(f"Unknown label {label!r}; the params table of {path} has: "
+                                   f"{', '.join(table.dtype.names)}")
+            per_file.append([table.fields(label)[:n] for label in names])
+    columns = [_checked_label(dataset_dir, split, label, np.concatenate(parts))
+               for label, parts in zip(names, zip(*per_file), strict=True)]
+    return columns[0] if isinstance(name, str) else np.stack(columns, axis=1)
+
+
+def _checked_label(dataset_dir, split: str, name: str, labels: np.ndarray) -> np.ndarray:
+    """A label column as float64, refused unless numeric and finite."""
     if labels.dtype.kind not in "iuf" or not np.isfinite(labels).all():
         raise ValueError(f"{dataset_dir}: the {name} column of the {split} split must be numeric and finite; got "
                          f"dtype {labels.dtype}" + (f", {np.count_nonzero(~np.isfinite(labels))} non-finite values"
@@ -832,50 +843,59 @@ def split_dataset(dataset_dir, split: str, labels, *, max_rows: int | None = Non
 
 
 class LabelScaler:
-    """z-score label normalization with training-set statistics (paper eq. 16).
+    """z-score label normalization with training-set statistics (paper eq. 16), one mean and std per label.
 
-    ``fit`` computes the mean and (population) standard deviation; ``transform`` and ``inverse`` apply
-    ``y' = (y - mean) / std`` and its inverse. ``state_dict``/``from_state_dict`` store it in a checkpoint.
+    ``fit`` computes the mean and (population) standard deviation of each label: scalars for labels of shape (N,),
+    arrays of shape (k,) for k labels side by side, shape (N, k) (a joint-label run). ``transform`` and ``inverse``
+    apply ``y' = (y - mean) / std`` and its inverse column by column. ``state_dict``/``from_state_dict`` store it
+    in a checkpoint (floats, or lists of k floats).
 
     Parameters
     ----------
-    mean, std : float, optional
+    mean, std : float or array_like of shape (k,), optional
         Statistics of a fitted scaler (None: unfitted, call :meth:`fit`).
     """
 
-    def __init__(self, mean: float | None = None, std: float | None = None):
-        self.mean, self.std = mean, std
+    def __init__(self, mean: float | Sequence[float] | None = None, std: float | Sequence[float] | None = None):
+        self.mean, self.std = _statistic(mean), _statistic(std)
 
     def fit(self, y) -> LabelScaler:
-        """Fit the mean and population standard deviation to training labels.
+        """Fit the mean and population standard deviation of each label to training labels.
 
         Parameters
         ----------
-        y : array_like
-            Training labels.
+        y : array_like, shape (N,) or (N, k)
+            Training labels: one label, or k labels one per column.
 
         Returns
         -------
         LabelScaler
-            ``self``, fitted.
+            ``self``, fitted: scalar statistics for ``y`` of shape (N,), arrays of shape (k,) for (N, k).
 
         Raises
         ------
         ValueError
-            If ``y`` is empty, non-finite or constant.
+            If ``y`` is empty, non-finite, not 1-D or 2-D, or a label is constant.
         """
         y = np.asarray(y, dtype=np.float64)
-        if y.size == 0 or not np.isfinite(y).all():
-            raise ValueError(f"labels must be a non-empty finite array; got {y.size} values, "
+        if y.size == 0 or not np.isfinite(y).all() or y.ndim not in (1, 2):
+            raise ValueError(f"labels must be a non-empty finite array of shape (N,) or (N, k); got shape {y.shape}, "
                              f"{np.count_nonzero(~np.isfinite(y))} non-finite")
-        self.mean, self.std = float(y.mean()), float(y.std())
-        if self.std == 0:
-            raise ValueError(f"labels are constant ({self.mean}); a z-score needs a non-zero spread")
+        mean, std = y.mean(axis=0), y.std(axis=0)
+        constant = np.flatnonzero(np.atleast_1d(std) == 0)
+        if constant.size:
+            where = "" if y.ndim == 1 else f"column {constant[0]}: "
+            raise ValueError(f"labels are constant ({where}{np.atleast_1d(mean)[constant[0]]}); a z-score needs a "
+                             "non-zero spread")
+        self.mean, self.std = (float(mean), float(std)) if y.ndim == 1 else (mean, std)
         return self
 
-    def _check_fitted(self):
+    def _check_fitted(self, y: np.ndarray) -> None:
         if self.mean is None:
             raise RuntimeError("LabelScaler is not fitted; call fit(train_labels) first")
+        if np.ndim(self.mean) and (y.ndim == 0 or y.shape[-1] != len(self.mean)):
+            raise ValueError(f"The scaler holds {len(self.mean)} labels; labels must have shape (..., "
+                             f"{len(self.mean)}), got {y.shape}")
 
     def transform(self, y) -> np.ndarray:
         """Normalize labels: ``(y - mean) / std``.
@@ -883,7 +903,7 @@ class LabelScaler:
         Parameters
         ----------
         y : array_like
-            Labels in physical units.
+            Labels in physical units; for a scaler of k labels shape (..., k).
 
         Returns
         -------
@@ -894,9 +914,12 @@ class LabelScaler:
         ------
         RuntimeError
             If the scaler is not fitted.
+        ValueError
+            A scaler of k labels and ``y`` whose last axis is not k long.
         """
-        self._check_fitted()
-        return (np.asarray(y, dtype=np.float64) - self.mean) / self.std
+        y = np.asarray(y, dtype=np.float64)
+        self._check_fitted(y)
+        return (y - self.mean) / self.std
 
     def inverse(self, y) -> np.ndarray:
         """Undo the normalization: ``y * std + mean``.
@@ -904,7 +927,7 @@ class LabelScaler:
         Parameters
         ----------
         y : array_like
-            z-scored labels (e.g. network outputs).
+            z-scored labels (e.g. network outputs); for a scaler of k labels shape (..., k).
 
         Returns
         -------
@@ -915,9 +938,35 @@ class LabelScaler:
         ------
         RuntimeError
             If the scaler is not fitted.
+        ValueError
+            A scaler of k labels and ``y`` whose last axis is not k long.
         """
-        self._check_fitted()
-        return np.asarray(y, dtype=np.float64) * self.std + self.mean
+        y = np.asarray(y, dtype=np.float64)
+        self._check_fitted(y)
+        return y * self.std + self.mean
+
+    def column(self, index: int) -> LabelScaler:
+        """The scaler of one label alone.
+
+        Parameters
+        ----------
+        index : int
+            Position of the label (0 for a scalar scaler, whose only label it is).
+
+        Returns
+        -------
+        LabelScaler
+            A scalar scaler with that label's mean and std.
+
+        Raises
+        ------
+        IndexError
+            No label at ``index``.
+        RuntimeError
+            If the scaler is not fitted.
+        """
+        self._check_fitted(np.zeros(np.size(self.mean)))
+        return LabelScaler(float(np.atleast_1d(self.mean)[index]), float(np.atleast_1d(self.std)[index]))
 
     def state_dict(self) -> dict:
         """The scaler's statistics, for a checkpoint.
@@ -925,13 +974,14 @@ class LabelScaler:
         Returns
         -------
         dict
-            ``{"mean": float or None, "std": float or None}``.
+            ``{"mean": ..., "std": ...}``: floats (one label), lists of k floats (k labels), or None (unfitted).
         """
-        return {"mean": self.mean, "std": self.std}
+        return {key: value.tolist() if isinstance(value, np.ndarray) else value
+                for key, value in (("mean", self.mean), ("std", self.std))}
 
     @classmethod
     def from_state_dict(cls, state: dict) -> LabelScaler:
-        """Rebuild a scaler from :meth:`state_dict` output.
+        """Rebuild a scaler from :meth:`state_dict` output (also the scalar ones of older checkpoints).
 
         Parameters
         ----------
@@ -949,3 +999,10 @@ class LabelScaler:
             If ``state`` lacks ``mean`` or ``std``.
         """
         return cls(state["mean"], state["std"])
+
+
+def _statistic(value) -> float | np.ndarray | None:
+    """A scaler statistic as stored: None, a float, or a float64 array of shape (k,) for a sequence."""
+    if value is None or np.ndim(value) == 0:
+        return None if value is None else float(value)
+    return np.asarray(value, dtype=np.float64)

@@ -3,6 +3,8 @@
 ``train(config, dataset_dir, run_dir)`` fits one architecture on the train split, selects the checkpoint with
 the lowest validation MAE (dex), stops early, and only then evaluates the test split. The run folder holds
 ``config.json``, ``history.csv``, ``last.pt``/``best.pt``, ``test_predictions.csv`` and ``metrics.json``.
+``TrainConfig(label=("log_g", "T_eff", "M_H"))`` trains the labels jointly (one output per label); the first is
+the primary label, which selects the checkpoint and fills the ``true``/``pred`` columns.
 
 Resume is exact: data order and noise depend only on (seed, epoch, index), and the checkpoint stores every
 optimizer/scheduler/RNG state, so on CPU an interrupted and resumed run ends with bit-identical weights.
@@ -33,8 +35,8 @@ from tqdm.auto import tqdm
 
 from . import runs
 from .config import get_profile, require_integer
-from .data import (FIXED_NOISE_SEED, LabelScaler, NoisySpectra, ShardedSpectra, flux_is_observed, lock_test_split,
-                   read_labels, read_split, split_dataset)
+from .data import (FIXED_NOISE_SEED, LABEL_COLUMNS, LabelScaler, NoisySpectra, ShardedSpectra, flux_is_observed,
+                   lock_test_split, read_labels, read_split, split_dataset)
 from .instrument import MR_N_PIXELS
 from .metrics import mae, r2, regression_metrics, uncertainty_metrics
 from .models import build_model, n_params
@@ -134,8 +136,14 @@ class TrainConfig:
         Scale of the injected noise (eq. 3); 0 disables noise injection (fine-tuning on real spectra).
     max_train, max_val : int or None
         Use only the first this many training / validation spectra (None: all).
-    label : str
-        Target label (``log_g``, ``T_eff`` or ``M_H``).
+    label : str or sequence of str
+        Target label (``log_g``, ``T_eff`` or ``M_H``), or several to predict jointly, the primary label first
+        (e.g. ``("log_g", "T_eff", "M_H")``). A joint run has one output per label (two with the NLL head), z-scores
+        each label with its own training mean and std, and averages the loss over the labels in that z-scored space
+        (so that T_eff in K does not dominate). The primary label alone gives the training and validation MAE and
+        R^2 (history, early stopping, checkpoint selection), in its physical unit, and the ``true``/``pred`` columns
+        and plain metric keys of :func:`evaluate`; every label is also written under its own name. :meth:`resolved`
+        keeps a one-name sequence as the name (a single-label run) and a longer one as a tuple.
     overrides : dict
         Model hyperparameters for ``build_model`` (e.g. ``dropout``).
     device : str
@@ -170,7 +178,7 @@ class TrainConfig:
     noise_alpha: float = 1.0  # eq. 3; 0 disables noise injection (fine-tuning on real spectra)
     max_train: int | None = None  # use the first max_train training spectra
     max_val: int | None = None
-    label: str = "log_g"
+    label: str | tuple[str, ...] = "log_g"  # several: a joint-label run, the primary label first
     overrides: dict = field(default_factory=dict)  # model hyperparameters for build_model (e.g. dropout)
     device: str = "auto"  # "auto": CUDA when present, else CPU
     num_workers: int | None = None  # None: 0 on CPU, up to 8 per process on CUDA
@@ -178,6 +186,29 @@ class TrainConfig:
     save_every: int = 500  # also write last.pt every this many optimizer steps (mid-epoch resume)
     max_steps: int | None = None  # pause (resumable) once the run has taken this many optimizer steps
     init_from: str | None = None  # fine-tuning: start from this checkpoint's weights and label scaler
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The target labels, the primary one first; ``(label,)`` for a single-label run.
+
+        Raises
+        ------
+        ValueError
+            ``label`` neither a name nor a sequence of names, an empty sequence, a name twice, or a name that is
+            not one of :data:`specvit_core.data.LABEL_COLUMNS`.
+        """
+        if not isinstance(self.label, (str, list, tuple)):
+            raise ValueError(f"label must be a label name or a sequence of them; got {self.label!r}")
+        names = (self.label,) if isinstance(self.label, str) else tuple(self.label)
+        if not names:
+            raise ValueError(f"label is an empty sequence; give at least one of {', '.join(LABEL_COLUMNS)}")
+        unknown = [name for name in names if name not in LABEL_COLUMNS]
+        if unknown:
+            raise ValueError(f"Unknown label {unknown[0]!r}; the labels are: {', '.join(LABEL_COLUMNS)}")
+        twice = [name for i, name in enumerate(names) if name in names[:i]]
+        if twice:
+            raise ValueError(f"label names {twice[0]!r} twice ({', '.join(names)}); give each label once")
+        return names
 
     def resolved(self, family: str) -> TrainConfig:
         """Fill the ``None`` fields from the profile and Table 1, then validate.
@@ -196,7 +227,8 @@ class TrainConfig:
         Raises
         ------
         ValueError
-            Unknown profile, family or loss, or a value outside its range (the message names the field).
+            Unknown profile, family or loss, or a value outside its range (the message names the field); bad
+            labels (see :attr:`labels`).
         """
         profile = get_profile(self.profile)
         if family not in FAMILY_DEFAULTS:
@@ -205,7 +237,9 @@ class TrainConfig:
         filled = {**table1, "lr": table1["lr"] * profile.lr_scale, **dict(
             size=profile.model_size, epochs=profile.epochs, batch_size=profile.batch_size, patience=profile.patience,
             warmup_epochs=profile.warmup_epochs)}
-        cfg = replace(self, **{k: v for k, v in filled.items() if getattr(self, k) is None})
+        names = self.labels
+        cfg = replace(self, **{k: v for k, v in filled.items() if getattr(self, k) is None},
+                      label=names[0] if len(names) == 1 else names)
         _check_types(cfg)
         if cfg.loss not in LOSSES:
             raise ValueError(f"loss must be one of {', '.join(LOSSES)}; got {cfg.loss!r}")
@@ -326,8 +360,13 @@ def _set_rng_state(state: dict) -> None:
 
 
 def _initial_weights(cfg: TrainConfig, model: nn.Module) -> dict:
-    """Load ``cfg.init_from`` into ``model`` (fine-tuning) and return that checkpoint; it must be the same network."""
+    """Load ``cfg.init_from`` into ``model`` (fine-tuning) and return that checkpoint; it must be the same network,
+    trained on the same labels (its label scaler is reused)."""
     init = runs.load_checkpoint(cfg.init_from)
+    trained_on = TrainConfig(**init["config"]).labels
+    if trained_on != cfg.labels:
+        raise ValueError(f"The checkpoint {cfg.init_from!r} predicts {', '.join(trained_on)}; it cannot initialize a "
+                         f"run of {', '.join(cfg.labels)} (its label scaling is reused)")
     saved = {k: v for k, v in init["model_config"].items() if k != "family"}
     if build_model(**saved).config != model.config:  # rebuilt: a hyperparameter added since takes its default
         raise ValueError(f"The checkpoint {cfg.init_from!r} holds {init['model_config']['name']!r} "
@@ -376,10 +415,10 @@ def _predict(model: nn.Module, loader: DataLoader, device: torch.device,
     return torch.cat(preds).numpy(), torch.cat(ys).numpy()
 
 
-def predict_label(model: nn.Module, checkpoint: dict, ds: NoisySpectra, device: str = "auto",
-                  batch_size: int = 256) -> tuple[np.ndarray, np.ndarray | None]:
-    """A run's network applied to a dataset of spectra, in the run's precision: the label and, with the Gaussian
-    NLL head, its predicted sigma, both in physical units.
+def predict_labels(model: nn.Module, checkpoint: dict, ds: NoisySpectra, device: str = "auto",
+                   batch_size: int = 256) -> tuple[np.ndarray, np.ndarray | None]:
+    """A run's network applied to a dataset of spectra, in the run's precision: every label of the run and, with
+    the Gaussian NLL head, their predicted sigmas, in physical units.
 
     Parameters
     ----------
@@ -395,19 +434,39 @@ def predict_label(model: nn.Module, checkpoint: dict, ds: NoisySpectra, device: 
 
     Returns
     -------
-    pred : ndarray, shape (N,)
-        The predicted label (the head's mean).
-    sigma : ndarray, shape (N,) or None
-        ``exp(log_var / 2)`` times the label scaler's std; None for a run trained without ``loss="gaussian_nll"``.
+    pred : ndarray, shape (N, k)
+        The predicted labels (the head's means), in the order of the run's ``label`` (k = 1 for a single label).
+    sigma : ndarray, shape (N, k) or None
+        ``exp(log_var / 2)`` times each label scaler's std; None for a run trained without ``loss="gaussian_nll"``.
     """
     dev = resolve_device(device)
     scaler_y = LabelScaler.from_state_dict(checkpoint["label_scaler"])
     precision = checkpoint["config"].get("precision", "auto")
     out, _ = _predict(model.to(dev), _loader(ds, batch_size, dev, 0), dev, _amp_dtype(dev, precision))
     if checkpoint["config"]["loss"] != NLL_LOSS:
-        return scaler_y.inverse(out[:, 0]), None
+        return scaler_y.inverse(out), None
     mean, log_var = split_head(torch.from_numpy(out).double())
-    return scaler_y.inverse(mean[:, 0].numpy()), np.exp(0.5 * log_var[:, 0].numpy()) * scaler_y.std
+    return scaler_y.inverse(mean.numpy()), np.exp(0.5 * log_var.numpy()) * scaler_y.std
+
+
+def predict_label(model: nn.Module, checkpoint: dict, ds: NoisySpectra, device: str = "auto",
+                  batch_size: int = 256) -> tuple[np.ndarray, np.ndarray | None]:
+    """The primary label of :func:`predict_labels` (the run's only label, or the first of a joint run).
+
+    Parameters
+    ----------
+    model, checkpoint, ds, device, batch_size
+        As :func:`predict_labels`.
+
+    Returns
+    -------
+    pred : ndarray, shape (N,)
+        The predicted label (the head's mean).
+    sigma : ndarray, shape (N,) or None
+        Its predicted sigma; None for a run trained without ``loss="gaussian_nll"``.
+    """
+    pred, sigma = predict_labels(model, checkpoint, ds, device, batch_size)
+    return pred[:, 0], None if sigma is None else sigma[:, 0]
 
 
 def _loader(ds: NoisySpectra | ShardedSpectra, batch_size: int, device: torch.device, num_workers: int, **kw) -> DataLoader:
@@ -543,7 +602,8 @@ def _optimizer_step(s: _Session, x: torch.Tensor, y: torch.Tensor) -> float:
     s.scheduler.step()
     run = s.state["running"]
     run["loss"] += loss.item() * len(x)
-    run["mae"] += (pred[:, :y.shape[1]] - y).abs().sum().item() * s.scaler_y.std  # the mean (NLL head: then log var)
+    # the primary label's mean (the first output; then the other labels, then the NLL head's log-variances)
+    run["mae"] += (pred[:, 0] - y[:, 0]).abs().sum().item() * s.scaler_y.column(0).std
     run["n"] += len(x)
     return loss.item()
 
@@ -573,13 +633,15 @@ def _train_epoch(s: _Session) -> bool:
 
 
 def _validate(s: _Session, seconds: float) -> dict:
-    """The epoch's history row: training loss and MAE (all ranks), validation loss, MAE (dex) and R^2."""
+    """The epoch's history row: training loss and MAE (all ranks), validation loss, MAE (dex) and R^2; the MAEs
+    and R^2 of the primary label in its physical unit, the losses over all labels in z-scored space."""
     run = s.state["running"]
     stats = torch.tensor([run["loss"], run["mae"], run["n"]], dtype=torch.float64, device=s.device)
     if s.world > 1:
         dist.all_reduce(stats)
     pred, y = _predict(s.model, s.val_loader, s.device, s.amp)  # every rank: same weights, same fixed noise
-    true_dex, pred_dex = s.scaler_y.inverse(y[:, 0]), s.scaler_y.inverse(pred[:, 0])  # NLL head: the mean is first
+    primary = s.scaler_y.column(0)  # its mean is the first output, also with the NLL head
+    true_dex, pred_dex = primary.inverse(y[:, 0]), primary.inverse(pred[:, 0])
     row = dict(epoch=s.state["epoch"] + 1, train_loss=stats[0].item() / stats[2].item(),
                train_mae=stats[1].item() / stats[2].item(),
                val_loss=LOSSES[s.cfg.loss](torch.from_numpy(pred), torch.from_numpy(y)).item(),
@@ -638,18 +700,20 @@ def train(config: TrainConfig, dataset_dir, run_dir, resume: bool = True) -> dic
     Raises
     ------
     ValueError
-        Unknown architecture/profile/size or bad config values (messages list the valid ones), a checkpoint of
-        another architecture or configuration, a training set smaller than one batch; a dataset with a manifest
-        that violates its contract (:func:`specvit_core.verify.check_contract`: e.g. an unlisted stale shard), or a
-        checkpoint trained on a dataset with another manifest (both named), observed survey spectra with
-        ``noise_alpha`` != 0 -- before anything is trained.
+        Unknown architecture/profile/size, bad config values or labels (messages list the valid ones), a
+        checkpoint of another architecture or configuration, a fine-tuning checkpoint of other labels, a training
+        set smaller than one batch; a dataset with a manifest that violates its contract
+        (:func:`specvit_core.verify.check_contract`: e.g. an unlisted stale shard), or a checkpoint trained on a
+        dataset with another manifest (both named), observed survey spectra with ``noise_alpha`` != 0 -- before
+        anything is trained.
     TrainingDiverged
         A non-finite training loss (the message names epoch and step; ``last.pt`` keeps the last good state).
     """
     rank, world, device = _init_distributed(config.device)
     torch.manual_seed(config.seed)  # model initialization
+    outputs_per_label = 2 if config.loss == NLL_LOSS else 1  # the NLL head: a mean and a log-variance per label
     model = build_model(config.arch, config.size or get_profile(config.profile).model_size,
-                        n_outputs=2 if config.loss == NLL_LOSS else 1, **config.overrides).to(device)
+                        n_outputs=outputs_per_label * len(config.labels), **config.overrides).to(device)
     cfg = config.resolved(model.config["family"])
     run_dir = Path(run_dir)
     manifest_sha256 = check_contract(dataset_dir, splits=("train", "val"))  # appendix K, before any data is read
@@ -699,6 +763,9 @@ def evaluate(run_dir, split: str = "test", dataset_dir=None, device: str = "auto
         the split's predictions (true, pred and the split's params) by :func:`specvit_core.runs.write_results`.
         A run with the Gaussian NLL head also writes ``pred_sigma`` (physical units) and adds
         :func:`specvit_core.metrics.uncertainty_metrics` (coverage_68, coverage_95, sharpness, sigma_median, nll).
+        These are of the primary label; a joint-label run also writes ``true_<label>``, ``pred_<label>`` (and
+        ``pred_sigma_<label>``) for every label and adds its metrics as ``<metric>_<label>`` (e.g. ``r2_T_eff``,
+        ``mae_T_eff``; not ``n``).
 
     Raises
     ------
@@ -713,21 +780,41 @@ def evaluate(run_dir, split: str = "test", dataset_dir=None, device: str = "auto
     model, ckpt = runs.load_model(run_dir)
     cfg = TrainConfig(**ckpt["config"])
     data = read_split(dataset_dir or ckpt["dataset_dir"], split)
-    scaler_y = LabelScaler.from_state_dict(ckpt["label_scaler"])
-    true = data.labels(cfg.label)
-    ds = NoisySpectra(data.flux, data.error, scaler_y.transform(true), noise="fixed", seed=FIXED_NOISE_SEED,
-                      alpha=cfg.noise_alpha)
-    pred, sigma = predict_label(model, ckpt, ds, str(dev), cfg.batch_size)
-    columns = {"true": true, "pred": pred} if sigma is None else {"true": true, "pred": pred, "pred_sigma": sigma}
-    metrics = dict(regression_metrics(true, pred), **({} if sigma is None else uncertainty_metrics(true, pred, sigma)),
-                   split=split, arch=cfg.arch, size=cfg.size, profile=cfg.profile, best_epoch=ckpt["best_epoch"])
+    true = np.stack([data.labels(name) for name in cfg.labels], axis=1)  # (N, k)
+    ds = NoisySpectra(data.flux, data.error, np.zeros(len(data)), noise="fixed", seed=FIXED_NOISE_SEED,
+                      alpha=cfg.noise_alpha)  # the labels of the inputs are not used by the prediction
+    pred, sigma = predict_labels(model, ckpt, ds, str(dev), cfg.batch_size)
+    columns, metrics = _scores(cfg.labels, true, pred, sigma)
+    metrics.update(split=split, arch=cfg.arch, size=cfg.size, profile=cfg.profile, best_epoch=ckpt["best_epoch"])
     runs.write_results(run_dir, pd.concat([pd.DataFrame(columns), data.params], axis=1), metrics, split)
     return metrics
 
 
+def _scores(names: tuple[str, ...], true: np.ndarray, pred: np.ndarray,
+            sigma: np.ndarray | None) -> tuple[dict, dict]:
+    """Prediction columns and metrics of an evaluation (see :func:`evaluate`): the primary label under ``true``,
+    ``pred``, ``pred_sigma`` and the plain metric keys; in a joint-label run also each label under its name."""
+
+    def label_scores(j: int, suffix: str) -> tuple[dict, dict]:
+        columns = {f"true{suffix}": true[:, j], f"pred{suffix}": pred[:, j]}
+        metrics = regression_metrics(true[:, j], pred[:, j])
+        if sigma is not None:
+            columns[f"pred_sigma{suffix}"] = sigma[:, j]
+            metrics.update(uncertainty_metrics(true[:, j], pred[:, j], sigma[:, j]))
+        return columns, metrics
+
+    columns, metrics = label_scores(0, "")
+    if len(names) > 1:  # a joint-label run: every label under its own name too
+        for j, name in enumerate(names):
+            label_columns, label_metrics = label_scores(j, f"_{name}")
+            columns.update(label_columns)
+            metrics.update({f"{key}_{name}": value for key, value in label_metrics.items() if key != "n"})
+    return columns, metrics
+
+
 def predict_spectra(run_dir, flux, device: str = "auto", batch_size: int = 256,
                     with_sigma: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray | None]:
-    """Predict the label of spectra already on the MR grid and median-normalized with a run's best checkpoint.
+    """Predict the label(s) of spectra already on the MR grid and median-normalized with a run's best checkpoint.
 
     No noise is added: the spectra are taken as observed (e.g. preprocessed survey spectra, :mod:`.preprocess`).
 
@@ -746,9 +833,10 @@ def predict_spectra(run_dir, flux, device: str = "auto", batch_size: int = 256,
 
     Returns
     -------
-    ndarray, shape (N,)
-        The predicted label (the run's ``label``, log g by default) in physical units; with ``with_sigma`` the pair
-        (label, sigma), sigma (N,) in physical units or None for a run without the head.
+    ndarray, shape (N,) or (N, k)
+        The predicted label (the run's ``label``, log g by default) in physical units, shape (N,); for a joint-label
+        run the k labels, shape (N, k), in the order of its ``label``. With ``with_sigma`` the pair (label, sigma),
+        sigma of the same shape in physical units, or None for a run without the head.
 
     Raises
     ------
@@ -762,7 +850,9 @@ def predict_spectra(run_dir, flux, device: str = "auto", batch_size: int = 256,
         raise ValueError(f"flux must be a finite (N, {MR_N_PIXELS}) array on the MR grid; got shape {flux.shape}")
     model, ckpt = runs.load_model(run_dir)
     ds = NoisySpectra(flux, np.ones_like(flux), np.zeros(len(flux)), noise="fixed", alpha=0.0)
-    pred, sigma = predict_label(model, ckpt, ds, device, batch_size)
+    pred, sigma = predict_labels(model, ckpt, ds, device, batch_size)
+    if pred.shape[1] == 1:  # a single-label run
+        pred, sigma = pred[:, 0], None if sigma is None else sigma[:, 0]
     return (pred, sigma) if with_sigma else pred
 
 

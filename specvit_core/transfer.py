@@ -26,7 +26,7 @@ from .data import MANIFEST, SPLITS, SpectraWriter, read_manifest, read_split, sp
 from .instrument import apogee_wavelength, mr_wavelength
 from .metrics import MAD_TO_SIGMA, STELLAR_TYPES, bootstrap_ci, stellar_type
 from .preprocess import C_KM_S, in_label_ranges, preprocess_spectrum, split_indices
-from .runs import BEST, read_predictions
+from .runs import BEST, load_checkpoint, read_predictions
 from .simulate import lock_file
 from .surveys import ObservedSpectrum, load_spectra, read_labels
 from .train import TrainConfig, predict_spectra
@@ -626,6 +626,35 @@ def two_sided_rule_damage(survey: str, spectra_paths, labels_path=None, labels_s
 
 # ------------------------------------------------------------------------------------------------ predict
 
+def prediction_columns(run_dir, pred: np.ndarray, sigma: np.ndarray | None) -> dict:
+    """The prediction columns of a run's output (:func:`specvit_core.train.predict_spectra`) by name.
+
+    Parameters
+    ----------
+    run_dir : str or Path
+        The run that predicted (its ``best.pt`` names the labels of a joint-label run).
+    pred : ndarray, shape (N,) or (N, k)
+        Its predictions: one label, or the k labels of a joint-label run.
+    sigma : ndarray of the same shape, or None
+        Their predicted sigmas (a run with the Gaussian NLL head).
+
+    Returns
+    -------
+    dict of str -> ndarray (N,)
+        ``log_g_pred`` (and ``log_g_pred_sigma``) for a single-label run, whatever its label, as always; for a
+        joint-label run ``<label>_pred`` (and ``<label>_pred_sigma``) for each label, in the run's order.
+    """
+    names = ("log_g",) if pred.ndim == 1 else TrainConfig(**load_checkpoint(Path(run_dir) / BEST)["config"]).labels
+    pred = pred.reshape(len(pred), -1)
+    sigma = None if sigma is None else sigma.reshape(len(sigma), -1)
+    columns = {}
+    for j, name in enumerate(names):
+        columns[f"{name}_pred"] = pred[:, j]
+        if sigma is not None:  # a run with the Gaussian NLL head
+            columns[f"{name}_pred_sigma"] = sigma[:, j]
+    return columns
+
+
 def predict_dataset(run_dir, dataset_dir, splits=SPLITS, device: str = "auto") -> pd.DataFrame:
     """A run's predictions for every spectrum of a dataset folder (all its splits by default).
 
@@ -644,7 +673,8 @@ def predict_dataset(run_dir, dataset_dir, splits=SPLITS, device: str = "auto") -
     pandas.DataFrame
         One row per spectrum: ``split``, ``targetid`` (the row number when the dataset has none), ``log_g_pred``
         (the run's label), ``log_g_pred_sigma`` (its predicted sigma, for a run with the Gaussian NLL head) and the
-        label columns the dataset has.
+        label columns the dataset has; a joint-label run gives ``<label>_pred`` (and ``<label>_pred_sigma``) for
+        each of its labels (:func:`prediction_columns`).
     """
     frames = []
     for split in splits:
@@ -658,9 +688,8 @@ def predict_dataset(run_dir, dataset_dir, splits=SPLITS, device: str = "auto") -
         if "targetid" not in frame:
             frame.insert(1, "targetid", np.arange(len(frame)))
         pred, sigma = predict_spectra(run_dir, data.flux, device, with_sigma=True)
-        frame.insert(2, "log_g_pred", pred)
-        if sigma is not None:  # a run with the Gaussian NLL head
-            frame.insert(3, "log_g_pred_sigma", sigma)
+        for position, (name, values) in enumerate(prediction_columns(run_dir, pred, sigma).items(), start=2):
+            frame.insert(position, name, values)
         frames.append(frame)
     if not frames:
         raise FileNotFoundError(f"No split file in {str(dataset_dir)!r}")
@@ -691,7 +720,8 @@ def predict_files(run_dir, survey: str, spectra_paths, labels_path=None, labels_
     -------
     pandas.DataFrame
         ``targetid``, ``log_g_pred``, ``log_g_pred_sigma`` (a run with the Gaussian NLL head), ``snr``,
-        ``coverage``, and the labels when known.
+        ``coverage``, and the labels when known; a joint-label run gives ``<label>_pred`` (and
+        ``<label>_pred_sigma``) for each of its labels (:func:`prediction_columns`).
     """
     kept, table, counts = load_matched(survey, spectra_paths, labels_path, labels_survey, **loader_options)
     if not kept:
@@ -699,9 +729,8 @@ def predict_files(run_dir, survey: str, spectra_paths, labels_path=None, labels_
     processed = preprocess_all(kept, survey, progress)
     out = table.copy()
     pred, sigma = predict_spectra(run_dir, np.stack([p.flux for p in processed]), device, with_sigma=True)
-    out.insert(1, "log_g_pred", pred)
-    if sigma is not None:  # a run with the Gaussian NLL head
-        out.insert(2, "log_g_pred_sigma", sigma)
+    for position, (name, values) in enumerate(prediction_columns(run_dir, pred, sigma).items(), start=1):
+        out.insert(position, name, values)
     out["snr"] = [p.snr for p in processed]
     out["coverage"] = [p.coverage for p in processed]
     if counts["without_labels"] or counts["outside_ranges"]:

@@ -23,7 +23,7 @@ from . import runs
 from .config import require_integer
 from .data import FIXED_NOISE_SEED, NoisySpectra, flux_is_observed, read_split
 from .metrics import regression_metrics, uncertainty_metrics
-from .train import predict_label
+from .train import TrainConfig, predict_label
 
 MC_DRAWS = {"smoke": 4, "quick": 16, "cpu": 32, "paper": 32}  # noise draws of the chapters, per profile
 MC_FIRST_SEED = 1000  # draw k uses noise seed MC_FIRST_SEED + k (the test split's fixed seed is 42)
@@ -152,7 +152,8 @@ def mc_noise_predictions(run_dir, split: str = "test", n_draws: int = MC_DRAWS["
                                                            alpha=alpha), device, ckpt["config"]["batch_size"])
                    for seed in seeds]
     has_head = predictions[0][1] is not None
-    return MCPrediction(true=data.labels(ckpt["config"]["label"]), draws=np.stack([p for p, _ in predictions]),
+    primary_label = TrainConfig(**ckpt["config"]).labels[0]  # a joint-label run: its first label
+    return MCPrediction(true=data.labels(primary_label), draws=np.stack([p for p, _ in predictions]),
                         sigma_draws=np.stack([s for _, s in predictions]) if has_head else None, seeds=seeds,
                         params=data.params)
 

@@ -84,8 +84,11 @@ def test_run_folder_contents(trained, tiny_dataset):
     assert best["best_val_mae"] == history.val_mae.min() < history.val_mae.iloc[0]
     assert best["config"]["arch"] == "convstem_lstm" and best["config"]["size"] == "smoke"
     assert set(best["label_scaler"]) == {"mean", "std"}
+    assert all(isinstance(v, float) for v in best["label_scaler"].values())  # a single label: scalar statistics
+    assert best["config"]["label"] == "log_g" and best["model_config"]["n_outputs"] == 1
     predictions = pd.read_csv(run_dir / "test_predictions.csv")
     assert len(predictions) == 64 and {"true", "pred", "log_g", "snr", "seeing"} <= set(predictions.columns)
+    assert not [c for c in predictions if c.startswith(("true_", "pred_"))]  # per-label columns: joint runs only
     np.testing.assert_array_equal(predictions.true, predictions.log_g)
     stored = json.loads((run_dir / "metrics.json").read_text())
     assert stored == metrics
