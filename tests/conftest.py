@@ -3,6 +3,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from specvit_core.data import SpectraWriter
 from specvit_core.simulate import CONDITIONS, SimulationConfig
@@ -76,3 +77,12 @@ def small_grid():
     axes = {"T_eff": np.arange(4000.0, 5001.0, 250.0), "log_g": np.arange(1.0, 5.01, 1.0),
             "M_H": np.array([-1.0, -0.5, 0.0, 0.5])}
     return embedded_grid(axes=axes, progress=False)
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Small models gain nothing from threads; one thread avoids stalls on a busy 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -20,13 +20,7 @@ JOINT = ("log_g", "T_eff", "M_H")
 SMALL = dict(arch="convstem_lstm", profile="smoke", batch_size=32, lr=3e-3, max_train=128)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Smoke models gain nothing from threads; one thread avoids stalls on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: one torch thread per module
 
 
 # ------------------------------------------------------------------------------------------- the per-label scaler

@@ -22,13 +22,7 @@ from specvit_core.train import TrainConfig, TrainingDiverged, evaluate, lr_facto
 SMALL = dict(arch="convstem_lstm", profile="smoke", batch_size=32, max_train=128, overrides=dict(dropout=0.1))
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Smoke models gain nothing from threads; one thread avoids stalls on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: one torch thread per module
 
 
 @pytest.mark.parametrize("arch, loss, lr, wd", [

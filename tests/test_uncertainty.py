@@ -20,13 +20,7 @@ from specvit_core.uncertainty import calibration_table, mc_noise_predictions
 LEVELS = list(COVERAGE_LEVELS.values())  # +-1 and +-2 sigma: 0.6827, 0.9545
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small models gain nothing from threads; one thread avoids stalls on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: one torch thread per module
 
 
 # ------------------------------------------------------------------------------------ the NLL head on a toy problem

@@ -6,7 +6,6 @@ import shutil
 
 import h5py
 import pytest
-import torch
 
 from specvit_core.baselines import run_baselines
 from specvit_core.cli import main
@@ -20,13 +19,7 @@ CHECKS = {"manifest", "listed", "present", "rows", "split", "sha256", "disjoint"
 SMALL = dict(arch="deep_cnn", profile="smoke", epochs=1, batch_size=32, max_train=64)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Smoke models gain nothing from threads; one thread avoids stalls on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: one torch thread per module
 
 
 @pytest.fixture(scope="module")
