@@ -51,6 +51,7 @@ from specvit_core.spectra import load_grid
 from specvit_core.spectra import synthesis
 from specvit_core.spectra.synthesis import Synthesizer
 from specvit_core.template_fit import template_fit
+from specvit_core.transfer import CA_II_TRIPLET
 
 display(Markdown(profile_banner(profile)))
 
@@ -372,7 +373,7 @@ plt.tight_layout()
 # solar-metallicity dwarfs, 8-10 Å for giants, 2-4 Å for giants at [Fe/H] = -2).
 
 # %%
-cat = [8498.02, 8542.09, 8662.14]
+cat = list(CA_II_TRIPLET)
 cases = {"dwarf 5500 K, log g 4.5, [M/H] 0": (5500, 4.5, 0.0), "giant 4500 K, log g 2.5, [M/H] 0": (4500, 2.5, 0.0),
          "giant 4500 K, log g 1.5, [M/H] -2": (4500, 1.5, -2.0)}
 display(rounded(pd.Series({k: synthesizer.equivalent_width(*v, cat) for k, v in cases.items()}, name="CaT EW [A]"), 2)

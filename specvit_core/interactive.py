@@ -24,7 +24,7 @@ import pandas as pd
 
 from . import noise
 from .metrics import DWARF_MIN_LOGG, GIANT_MAX_LOGG, STELLAR_TYPES, metrics_by_quantile, stellar_type
-from .spectra.synthesis import PASCHEN_UPPER, paschen_lines
+from .spectra.synthesis import DIAGNOSTIC_LINES, PASCHEN_UPPER, paschen_lines
 
 try:
     import plotly.graph_objects as go
@@ -37,12 +37,7 @@ SNR_MAGS = tuple(19.0 + 0.5 * k for k in range(9))
 #: Gravity-sensitive lines of the MR window: laboratory air wavelengths (Angstrom), taken as facts. The Ca II
 #: triplet strengthens toward giants (its wings and the ionization balance); the Na I doublet, Mg I 8807 and the
 #: K I resonance doublet (inside the telluric O2 A band in observed spectra) toward dwarfs (pressure broadening).
-GRAVITY_LINES = {
-    "K I 7665": 7664.90, "K I 7699": 7698.96,
-    "Na I 8183": 8183.26, "Na I 8195": 8194.82,
-    "Ca II 8498": 8498.02, "Ca II 8542": 8542.09, "Ca II 8662": 8662.14,
-    "Mg I 8807": 8806.76,
-}
+GRAVITY_LINES = {f"{species} {wave:.0f}": wave for species, wave in DIAGNOSTIC_LINES if species != "O I"}
 TYPE_COLORS = {"giant": "#d62728", "subgiant": "#2ca02c", "dwarf": "#1f77b4"}
 #: Colour of what is not data of a model: clean spectra, metal lines, the 1:1 line, the Fisher ceiling.
 INK = "#333333"

@@ -28,6 +28,7 @@ from .metrics import MAD_TO_SIGMA, STELLAR_TYPES, bootstrap_ci, stellar_type
 from .preprocess import C_KM_S, in_label_ranges, preprocess_spectrum, split_indices
 from .runs import BEST, load_checkpoint, read_predictions
 from .simulate import lock_file
+from .spectra.synthesis import DIAGNOSTIC_LINES
 from .surveys import ObservedSpectrum, load_spectra, read_labels
 from .train import TrainConfig, predict_spectra
 
@@ -500,7 +501,7 @@ def reweighted_sigma_robust(y_true, y_pred, mix: dict) -> float:
 
 # ------------------------------------------------------------------------------------------------ checks
 
-CA_II_TRIPLET = (8498.02, 8542.09, 8662.14)  # A, air (NIST)
+CA_II_TRIPLET = tuple(wave for species, wave in DIAGNOSTIC_LINES if species == "Ca II")  # A, air (NIST)
 
 
 def line_minimum(wave, flux, centre: float, half_width: float = 2.0) -> float:
