@@ -317,12 +317,13 @@ if best is not None:
 # The network's R² against the ceiling of the same stars, R²_max = 1 - mean(CRLB) / Var(true log g) of the group,
 # by magnitude bin and by stellar type (giants log g < 2.5, dwarfs > 4.0; the R² of a narrow group uses its own
 # small label variance, so both R² and R²_max are lower there), with the median |z| and the shares within 1 and 2
-# σ_CRLB (68% and 95% for an efficient estimator).
+# σ_CRLB (68% and 95% for an efficient estimator). R²_max is floored at 0 where the group's mean bound exceeds its
+# label variance (faint bins, narrow types); their ratio then reads "n/a".
 
 # %%
 if best is not None:
     summary = fisher.ceiling_summary(stars, np.linspace(*config.mag_range, 5))
-    display(rounded(summary))
+    display(rounded(summary).fillna("n/a"))
     overall = summary.loc[("all", "all")]
     display(Markdown(
         f"At the **`{profile}`** profile, {np.mean(stars.limit == fisher.LIMITS[0]):.0%} of {best}'s "
