@@ -22,7 +22,7 @@ import pandas as pd
 
 from . import paper
 from .config import LABEL_RANGES
-from .data import read_manifest, read_split
+from .data import read_labels, read_manifest
 from .files import atomic_path
 from .metrics import STELLAR_TYPES, r2, stellar_type
 from .noise import MEDIAN_CONDITIONS, median_normalize, observe
@@ -648,7 +648,7 @@ def split_crlb(dataset_dir, grid: TemplateGrid, split: str = "test") -> pd.DataF
     ------
     ValueError
         A grid other than the one the dataset's manifest records; a cached file whose rows, labels or magnitudes
-        differ from the split's (the message names the file); labels outside the grid; as :func:`data.read_split`.
+        differ from the split's (the message names the file); labels outside the grid; as :func:`data.read_labels`.
     RuntimeError
         The test split inside :func:`data.lock_test_split` (during training).
     """
@@ -656,8 +656,9 @@ def split_crlb(dataset_dir, grid: TemplateGrid, split: str = "test") -> pd.DataF
     if made_with != grid.meta:
         raise ValueError(f"the dataset {str(dataset_dir)!r} was simulated from another template grid than the one "
                          "given; the bound must be computed with the grid that made its spectra")
-    params = read_split(dataset_dir, split).params
-    stars = params[[*AXES, "mag"]].astype(float).rename_axis("row")
+    columns = [*AXES, "mag", *MEDIAN_CONDITIONS]
+    params = pd.DataFrame(read_labels(dataset_dir, split, columns), columns=columns)  # without the spectra
+    stars = params[[*AXES, "mag"]].rename_axis("row")
     path = crlb_path(dataset_dir, split)
     if path.is_file():
         cached = pd.read_csv(path, index_col="row")
