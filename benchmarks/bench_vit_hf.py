@@ -3,7 +3,8 @@
 The HF model treats a spectrum as a (1 x L) one-channel image with (1 x P) patches, as the original code did;
 it gets SpecViT's weights (so both compute the same function, checked below) and a linear head on [CLS].
 Both train with the same batch, L1 loss and AdamW step; their steps are interleaved (round-robin, rotating
-order) and the median step time of each is reported, with the ratio ours / HF. The achieved GFLOP/s of a
+order) and the median step time of each is reported, with the ratio ours / HF. "SpecViT, torch dropout" is the same
+SpecViT with PyTorch's CPU dropout and SDPA's dropout (``blocks.torch_dropout``): the step before the numpy masks. The achieved GFLOP/s of a
 step (FLOPs counted by ``torch.utils.flop_counter.FlopCounterMode``, checked against the analytic count) is
 compared with the fp32 matmul peak measured in the same run. ``--profile`` adds torch.profiler's top ops of
 one SpecViT training step. Needs ``pip install transformers`` (not a dependency of specvit_core).
@@ -14,6 +15,7 @@ one SpecViT training step. Needs ``pip install transformers`` (not a dependency 
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import statistics
 import time
@@ -25,6 +27,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from transformers import ViTConfig, ViTModel
 
 from specvit_core.models import build_model, n_params
+from specvit_core.models.blocks import torch_dropout
 
 
 class HFViTRegressor(nn.Module):
@@ -77,8 +80,11 @@ def max_output_difference(a: nn.Module, b: nn.Module, x: torch.Tensor) -> float:
         return (a(x) - b(x)).abs().max().item()
 
 
-def make_train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor):
-    """A closure running one training step: forward, L1 loss, backward, AdamW step."""
+def make_train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, torch_masks: bool = False):
+    """A closure running one training step: forward, L1 loss, backward, AdamW step.
+
+    ``torch_masks`` runs it with PyTorch's own CPU dropout (:func:`specvit_core.models.blocks.torch_dropout`).
+    """
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
 
     def step():
@@ -87,7 +93,11 @@ def make_train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor):
         loss.backward()
         opt.step()
 
-    return step
+    def step_with_torch_dropout():
+        with torch_dropout():
+            step()
+
+    return step_with_torch_dropout if torch_masks else step
 
 
 def interleaved_medians(steps: dict, *, n: int, warmup: int) -> dict:
@@ -176,19 +186,20 @@ def main(argv=None):
     peak = matmul_peak_gflops()
     print(f"fp32 matmul peak (torch.mm 2048^2, best of 5): {peak:.1f} GFLOP/s")
 
-    print(f"\n{'batch':>5s} {'model':10s} {'step s':>8s} {'ours/this':>9s} {'GFLOP/step':>10s} {'GFLOP/s':>8s} "
+    before = "SpecViT, torch dropout"
+    print(f"\n{'batch':>5s} {'model':22s} {'step s':>8s} {'this/ours':>9s} {'GFLOP/step':>10s} {'GFLOP/s':>8s} "
           f"{'% peak':>6s}")
     for batch in args.batch:
         x, y = torch.randn(batch, ours.n_pixels), torch.randn(batch, 1)
-        models = {"SpecViT": ours, **hfs}
+        models = {"SpecViT": ours, before: copy.deepcopy(ours), **hfs}
         flops = {name: counted_flops(m, ours.n_pixels, batch) for name, m in models.items()}
         for m in models.values():
             m.train()
-        medians = interleaved_medians({name: make_train_step(m, x, y) for name, m in models.items()},
-                                      n=args.steps, warmup=args.warmup)
+        steps = {name: make_train_step(m, x, y, torch_masks=name == before) for name, m in models.items()}
+        medians = interleaved_medians(steps, n=args.steps, warmup=args.warmup)
         for name, seconds in medians.items():
             gflops = flops[name] / seconds / 1e9
-            print(f"{batch:>5d} {name:10s} {seconds:>8.3f} {medians['SpecViT'] / seconds:>9.3f} "
+            print(f"{batch:>5d} {name:22s} {seconds:>8.3f} {seconds / medians['SpecViT']:>9.3f} "
                   f"{flops[name] / 1e9:>10.1f} {gflops:>8.1f} {100 * gflops / peak:>6.1f}", flush=True)
         print(f"{'':5s} analytic FLOPs (see analytic_flops): "
               f"{analytic_flops(ours.config, ours.n_pixels, batch) / 1e9:.1f} GFLOP/step")

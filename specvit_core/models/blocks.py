@@ -1,6 +1,14 @@
-"""Building blocks shared by every architecture: tokenizers, ConvStem, pre-LN encoder, BiLSTM bridge."""
+"""Building blocks shared by every architecture: tokenizers, ConvStem, pre-LN encoder, BiLSTM bridge.
+
+Dropout on the CPU draws its masks from numpy's PCG64 rather than torch's Bernoulli sampler: PyTorch's CPU dropout
+spent about a quarter of a SpecViT training step drawing random numbers one at a time
+(``benchmarks/bench_vit_hf.py --profile``), and SDPA with dropout falls back to its unfused math path.
+"""
 from __future__ import annotations
 
+from contextlib import contextmanager
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -45,6 +53,97 @@ def n_tokens(n_pixels: int, patch_size: int, stride: int) -> int:
     int
     """
     return (n_pixels - patch_size) // stride + 1
+
+
+# Drop masks come from 16-bit uniform integers: an element is dropped when u < round(p * 2**16), so the drop
+# probability is p to within 2**-17 and the kept elements are scaled by the exact 1 / (1 - p_effective).
+MASK_LEVELS = 2**16
+_fast_cpu_dropout = True
+
+
+@contextmanager
+def torch_dropout():
+    """Within this block, dropout on the CPU uses PyTorch's own (``nn.Dropout``, SDPA's dropout) as on a GPU.
+
+    The benchmarks time the two against each other; results of either are statistically the same.
+    """
+    global _fast_cpu_dropout
+    saved, _fast_cpu_dropout = _fast_cpu_dropout, False
+    try:
+        yield
+    finally:
+        _fast_cpu_dropout = saved
+
+
+def use_fast_dropout(x: torch.Tensor, p: float, training: bool) -> bool:
+    """Whether the numpy-mask dropout applies: training, p > 0, a float32/float64 CPU tensor and no autocast."""
+    return (_fast_cpu_dropout and training and p > 0 and x.device.type == "cpu"
+            and x.dtype in (torch.float32, torch.float64) and not torch.is_autocast_enabled("cpu"))
+
+
+def drop_mask(shape: tuple[int, ...], p: float) -> tuple[torch.Tensor, float]:
+    """A boolean mask (True = dropped) with drop probability p, and the scale 1 / (1 - p) of the kept elements.
+
+    The numpy generator is seeded from torch's default generator, so ``torch.manual_seed`` makes masks repeatable.
+
+    Parameters
+    ----------
+    shape : tuple of int
+    p : float
+        Drop probability in [0, 1).
+
+    Returns
+    -------
+    mask : torch.Tensor of bool, shape ``shape``
+    scale : float
+        1 / (1 - p_effective), p_effective = round(p * 2**16) / 2**16.
+    """
+    if not 0 <= p < 1:
+        raise ValueError(f"The drop probability p must be in [0, 1); got {p}")
+    threshold = round(p * MASK_LEVELS)
+    seed = int(torch.randint(0, 2**62, (), dtype=torch.int64))
+    levels = np.random.default_rng(seed).integers(0, MASK_LEVELS, int(np.prod(shape)), dtype=np.uint16)
+    # torch compares int16, not uint16: shift the levels by -2**15 (a view of the same bits) and the threshold with them
+    mask = torch.from_numpy(levels.view(np.int16)).view(shape) < threshold - MASK_LEVELS // 2
+    return mask, MASK_LEVELS / (MASK_LEVELS - threshold)
+
+
+class Dropout(nn.Dropout):
+    """``nn.Dropout`` whose CPU training masks come from :func:`drop_mask` (same distribution, several times faster)."""
+
+    def forward(self, x):
+        if not use_fast_dropout(x, self.p, self.training):
+            return super().forward(x)
+        mask, scale = drop_mask(tuple(x.shape), self.p)
+        return x.masked_fill(mask, 0.0) * scale
+
+
+class AttentionWithDropout(torch.autograd.Function):
+    """softmax(Q K^T / sqrt(d_k)) with dropout on the probabilities, times V, for the CPU (masks by :func:`drop_mask`).
+
+    Forward and backward are written out so that the (B, h, T, T) tensors are touched as few times as possible: the
+    1 / sqrt(d_k) and 1 / (1 - p) factors go onto Q and V, and only the probabilities and a bool mask are saved.
+    """
+
+    @staticmethod
+    def forward(ctx, q, k, v, p: float):
+        q_scaled = q * q.shape[-1] ** -0.5
+        probs = torch.matmul(q_scaled, k.transpose(-2, -1)).softmax(dim=-1)
+        mask, scale = drop_mask(tuple(probs.shape), p)
+        v_scaled = v * scale
+        ctx.save_for_backward(q_scaled, k, v_scaled, probs, mask)
+        ctx.scale = scale
+        return torch.matmul(probs.masked_fill(mask, 0.0), v_scaled)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        q_scaled, k, v_scaled, probs, mask = ctx.saved_tensors
+        grad_v = torch.matmul(probs.masked_fill(mask, 0.0).transpose(-2, -1), grad_out) * ctx.scale
+        grad_probs = torch.matmul(grad_out, v_scaled.transpose(-2, -1)).masked_fill_(mask, 0.0)
+        grad_scores = torch._softmax_backward_data(grad_probs, probs, -1, probs.dtype)
+        grad_q = torch.matmul(grad_scores, k) * q_scaled.shape[-1] ** -0.5
+        grad_k = torch.matmul(grad_scores.transpose(-2, -1), q_scaled)
+        return grad_q, grad_k, grad_v, None
 
 
 class ConvTokenizer(nn.Module):
@@ -181,7 +280,7 @@ class Attention(nn.Module):
             raise ValueError(f"The dim, {dim}, must be divisible by heads, {heads}")
         self.heads, self.dropout = heads, dropout
         self.to_qkv = nn.Linear(dim, 3 * dim)
-        self.to_out = nn.Sequential(nn.Linear(dim, dim), nn.Dropout(dropout))
+        self.to_out = nn.Sequential(nn.Linear(dim, dim), Dropout(dropout))
 
     def qkv(self, x):
         """Queries, keys and values of the tokens ``x``, split into heads.
@@ -201,7 +300,10 @@ class Attention(nn.Module):
     def forward(self, x):
         B, T, D = x.shape
         q, k, v = self.qkv(x)
-        out = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0)
+        if use_fast_dropout(q, self.dropout, self.training):
+            out = AttentionWithDropout.apply(q, k, v, self.dropout)
+        else:
+            out = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0)
         return self.to_out(out.transpose(1, 2).reshape(B, T, D))  # (B, h, T, hd) -> (B, T, D)
 
     def weights(self, x):
@@ -235,7 +337,7 @@ class FeedForward(nn.Module):
 
     def __init__(self, *, dim: int, mlp_dim: int, dropout: float):
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(dim, mlp_dim), nn.GELU(), nn.Linear(mlp_dim, dim), nn.Dropout(dropout))
+        self.net = nn.Sequential(nn.Linear(dim, mlp_dim), nn.GELU(), nn.Linear(mlp_dim, dim), Dropout(dropout))
 
     def forward(self, x):
         return self.net(x)

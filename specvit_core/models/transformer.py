@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from ..instrument import MR_WAVE_MAX, MR_WAVE_MIN
-from .blocks import Encoder, LSTMBridge, make_tokenizer, n_tokens
+from .blocks import Dropout, Encoder, LSTMBridge, make_tokenizer, n_tokens
 from .registry import register_model
 
 POSITIONS = ("learned", "wavelength")
@@ -149,7 +149,7 @@ class SpecViT(nn.Module):
             self.cls_position = nn.Parameter(torch.zeros(1, 1, dim))
             self.register_buffer("token_wave", torch.zeros(len(self.centre_pixels), dtype=torch.float64))
             self.set_wavelength(np.linspace(MR_WAVE_MIN, MR_WAVE_MAX, n_pixels))
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.encoder = Encoder(dim=dim, depth=depth, heads=heads, mlp_dim=mlp_dim, dropout=dropout)
         self.head = nn.Linear(dim, n_outputs)
         trainable_positions = self.pos_embedding if positions == "learned" else self.cls_position
