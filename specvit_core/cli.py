@@ -241,8 +241,9 @@ def _add_train_parser(sub, profiles: list[str]) -> None:
     train.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
     train.add_argument("--num-workers", type=int, help="DataLoader workers (default: 0 on CPU, <= 8 on CUDA)")
     train.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
-                       help="forward-pass arithmetic: auto = mixed precision on CUDA, fp32 on CPU; bf16 = bf16 "
-                       "autocast, also on CPU (fast with AMX/AVX512-BF16) (default: %(default)s)")
+                       help="forward-pass arithmetic: auto = mixed precision on CUDA; on a CPU with AMX/AVX512-BF16, "
+                       "bf16 autocast for the recurrent and CNN networks and fp32 for the others; bf16 = bf16 "
+                       "autocast, also on CPU; fp32 = full precision (default: %(default)s)")
     train.add_argument("--data", type=Path, help="dataset folder (default: data/<profile>, simulated if missing)")
     train.add_argument("--runs", type=Path, help="runs folder; the run goes to RUNS/<arch> (default: runs/<profile>)")
     train.add_argument("--no-resume", action="store_true", help="start afresh even if RUNS/<arch>/last.pt exists")

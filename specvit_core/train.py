@@ -8,9 +8,10 @@ the primary label, which selects the checkpoint and fills the ``true``/``pred`` 
 
 Resume is exact: data order and noise depend only on (seed, epoch, index), and the checkpoint stores every
 optimizer/scheduler/RNG state, so on CPU an interrupted and resumed run ends with bit-identical weights.
-On CUDA it trains in mixed precision (bf16, or fp16 with a GradScaler) and on CPU in fp32 unless
-``precision="bf16"`` asks for bf16 autocast (fast on CPUs with AMX or AVX512-BF16); under ``torchrun`` it uses
-DistributedDataParallel and only rank 0 logs and saves.
+On CUDA it trains in mixed precision (bf16, or fp16 with a GradScaler); on a CPU with native bf16 (AMX or
+AVX512-BF16) the recurrent and convolutional networks train under bf16 autocast and the others in fp32
+(``precision="fp32"`` or ``"bf16"`` chooses); under ``torchrun`` it uses DistributedDataParallel and only rank 0
+logs and saves.
 """
 from __future__ import annotations
 
@@ -93,6 +94,10 @@ def gaussian_nll(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 LOSSES = {"l1": nn.functional.l1_loss, "mse": nn.functional.mse_loss, NLL_LOSS: gaussian_nll}
+# "auto" precision on a CPU with native bf16: the families whose training is faster under bf16 autocast at the same
+# accuracy (benchmarks/bench_models.py --precision fp32 bf16 and the README's "Faster CPU steps: bf16"); transformers
+# and the ConvStem hybrids train slower under CPU autocast and stay fp32.
+CPU_BF16_FAMILIES = ("recurrent", "cnn")
 RUNTIME_FIELDS = ("device", "num_workers", "save_every", "max_steps", "precision")  # may change on resume
 PRECISIONS = ("auto", "fp32", "bf16")
 
@@ -152,8 +157,9 @@ class TrainConfig:
         DataLoader workers; None: 0 on CPU, up to 8 per process on CUDA.
     precision : {"auto", "fp32", "bf16"}
         Arithmetic of the forward pass: "auto" is mixed precision on CUDA (bf16 where supported, else fp16 with a
-        GradScaler) and fp32 on CPU; "bf16" is bf16 autocast on either; "fp32" is full precision. Weights, loss and
-        optimizer stay fp32. Evaluation uses the run's precision.
+        GradScaler) and, on a CPU with native bf16, bf16 autocast for the families of ``CPU_BF16_FAMILIES`` and fp32
+        for the others; "bf16" is bf16 autocast on either; "fp32" is full precision. Weights, loss and optimizer stay
+        fp32. Evaluation uses the run's precision.
     save_every : int
         Also write ``last.pt`` every this many optimizer steps (mid-epoch resume).
     max_steps : int or None
@@ -182,7 +188,7 @@ class TrainConfig:
     overrides: dict = field(default_factory=dict)  # model hyperparameters for build_model (e.g. dropout)
     device: str = "auto"  # "auto": CUDA when present, else CPU
     num_workers: int | None = None  # None: 0 on CPU, up to 8 per process on CUDA
-    precision: str = "auto"  # "auto": mixed precision on CUDA, fp32 on CPU; "bf16": bf16 autocast; "fp32"
+    precision: str = "auto"  # "auto": mixed precision on CUDA, CPU_BF16_FAMILIES in bf16 on CPU; "bf16"; "fp32"
     save_every: int = 500  # also write last.pt every this many optimizer steps (mid-epoch resume)
     max_steps: int | None = None  # pause (resumable) once the run has taken this many optimizer steps
     init_from: str | None = None  # fine-tuning: start from this checkpoint's weights and label scaler
@@ -321,13 +327,22 @@ def _init_distributed(device: str) -> tuple[int, int, torch.device]:
     return dist.get_rank(), world, dev
 
 
-def _amp_dtype(device: torch.device, precision: str) -> torch.dtype | None:
-    """The autocast dtype of ``precision`` on ``device`` (see :class:`TrainConfig`); None is full precision."""
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 matmuls natively (AVX512-BF16 or AMX); elsewhere bf16 autocast is emulated."""
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(getattr(torch.cpu, check, lambda: False)() for check in checks)
+
+
+def autocast_dtype(device: torch.device, precision: str, family: str) -> torch.dtype | None:
+    """The autocast dtype of ``precision`` on ``device`` for a network of ``family`` (see :class:`TrainConfig`);
+    None is full precision."""
     if precision == "bf16":
         return torch.bfloat16
-    if precision == "fp32" or device.type != "cuda":
+    if precision == "fp32":
         return None
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16 if family in CPU_BF16_FAMILIES and cpu_has_native_bf16() else None
 
 
 class _ResumableSampler(DistributedSampler):
@@ -442,7 +457,8 @@ def predict_labels(model: nn.Module, checkpoint: dict, ds: NoisySpectra, device:
     dev = resolve_device(device)
     scaler_y = LabelScaler.from_state_dict(checkpoint["label_scaler"])
     precision = checkpoint["config"].get("precision", "auto")
-    out, _ = _predict(model.to(dev), _loader(ds, batch_size, dev, 0), dev, _amp_dtype(dev, precision))
+    amp = autocast_dtype(dev, precision, model.config["family"])
+    out, _ = _predict(model.to(dev), _loader(ds, batch_size, dev, 0), dev, amp)
     if checkpoint["config"]["loss"] != NLL_LOSS:
         return scaler_y.inverse(out), None
     mean, log_var = split_head(torch.from_numpy(out).double())
@@ -532,7 +548,7 @@ class _Session:
 def _open_session(cfg: TrainConfig, model: nn.Module, dataset_dir, manifest_sha256: str | None, run_dir: Path,
                   rank: int, world: int, device: torch.device, init: dict | None) -> _Session:
     """Read train and val, build the noisy datasets, loaders, optimizer and schedule (call inside the test lock)."""
-    amp = _amp_dtype(device, cfg.precision)
+    amp = autocast_dtype(device, cfg.precision, model.config["family"])
     workers = cfg.num_workers if cfg.num_workers is not None else (
         min(8, (os.cpu_count() or 1) // world) if device.type == "cuda" else 0)
     train_labels = read_labels(dataset_dir, "train", cfg.label, cfg.max_train)

@@ -16,6 +16,7 @@ from specvit_core.metrics import regression_metrics
 from specvit_core.models import build_model
 from specvit_core.cli import main
 from specvit_core.runs import load_checkpoint, save_checkpoint
+import specvit_core.train as train_module
 from specvit_core.train import TrainConfig, TrainingDiverged, evaluate, lr_factor, train
 
 # A hybrid model with dropout, so that exact resume also needs the restored RNG state.
@@ -112,6 +113,24 @@ def test_bf16_autocast_on_cpu_learns_and_evaluates_in_the_precision_it_trained_i
     # evaluation repeats the validation of training only when it runs in the run's precision
     assert evaluate(tmp_path / "bf16", "val")["mae"] == pytest.approx(
         load_checkpoint(tmp_path / "bf16" / "best.pt")["best_val_mae"], rel=1e-6)
+
+
+@pytest.mark.parametrize("family, cpu_bf16", [("recurrent", True), ("cnn", True), ("transformer", False),
+                                               ("hybrid", False)])
+def test_auto_precision_on_cpu_is_bf16_only_for_recurrent_and_cnn_networks_on_a_bf16_cpu(family, cpu_bf16):
+    cpu = torch.device("cpu")
+    native = train_module.cpu_has_native_bf16()
+    assert train_module.autocast_dtype(cpu, "auto", family) == (torch.bfloat16 if cpu_bf16 and native else None)
+    assert train_module.autocast_dtype(cpu, "fp32", family) is None
+    assert train_module.autocast_dtype(cpu, "bf16", family) == torch.bfloat16
+
+
+def test_auto_precision_follows_the_cpu_capability(monkeypatch):
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(train_module, "cpu_has_native_bf16", lambda: False)
+    assert train_module.autocast_dtype(cpu, "auto", "recurrent") is None  # emulated bf16 would be slower: fp32
+    monkeypatch.setattr(train_module, "cpu_has_native_bf16", lambda: True)
+    assert train_module.autocast_dtype(cpu, "auto", "cnn") == torch.bfloat16
 
 
 def test_finished_run_returns_its_metrics_without_training_or_evaluating(trained, tiny_dataset):
