@@ -6,6 +6,10 @@ PROFILE ?= quick
 TORCH_CPU ?= torch==2.13.0
 TORCH_GPU ?= torch>=2.2
 PORT ?= 8000
+# make book CORES=N: the same steps as the Snakemake workflow (workflow/Snakefile) on N cores, independent training
+# runs and chapters in parallel; SNAKEMAKE_FLAGS adds options (e.g. --dry-run, --profile workflow/profiles/slurm).
+CORES ?=
+SNAKEMAKE_FLAGS ?=
 
 .PHONY: install book test chapters clean-book browser serve
 
@@ -20,9 +24,15 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
 
-# Execute every chapter with papermill at $(PROFILE), then render the book (no re-execution).
+# Execute every chapter with papermill at $(PROFILE), then render the book (no re-execution); with CORES=N, through
+# the Snakemake workflow (installed on first use: the package's [workflow] extra, Python >= 3.11).
 book: install
+ifeq ($(strip $(CORES)),)
 	$(VENV)/bin/specvit book --profile $(PROFILE)
+else
+	test -x $(VENV)/bin/snakemake || $(PY) -m pip install --quiet -e '.[workflow]'
+	$(VENV)/bin/snakemake --cores $(CORES) --config profile=$(PROFILE) $(SNAKEMAKE_FLAGS)
+endif
 
 # The template grid (synthesized once, cached), unit tests, every notebook under nbval at the smoke profile, then
 # the smoke book (Sphinx warnings are errors) and its pages in headless Chromium (tests/browser, which must not skip).

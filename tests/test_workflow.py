@@ -227,6 +227,22 @@ def test_leaving_out_a_run_the_chapters_show_runs_the_chapters_in_book_order(che
 
 
 @needs_snakemake
+@needs_snakemake
+def test_make_book_with_cores_delegates_to_the_workflow(tmp_path, smoke_plan):
+    """`make book CORES=2` runs the Snakemake workflow (here as a dry run): the same jobs as snakemake itself plans."""
+    workdir = copy_checkout(tmp_path)
+    shutil.copy2(ROOT / "Makefile", workdir / "Makefile")
+    venv = Path(sys.executable).parent.parent
+    result = subprocess.run(["make", "-o", f"{venv}/.installed", "book", f"VENV={venv}", "CORES=2", "PROFILE=smoke",
+                             "SNAKEMAKE_FLAGS=--dry-run"], cwd=workdir, text=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, timeout=300, env={**os.environ, "SPECVIT_HOME": str(workdir)})
+    assert result.returncode == 0, result.stdout
+    assert f"{venv}/bin/snakemake --cores 2 --config profile=smoke --dry-run" in result.stdout
+    table = re.search(r"Job stats:\njob +count\n[- ]+\n(.*?)\ntotal +(\d+)", result.stdout, re.S)
+    assert Counter({rule: int(n) for rule, n in re.findall(r"^(\w+) +(\d+)$", table[1], re.M)}) == smoke_plan[0]
+    assert not (workdir / "data").exists() and not (workdir / "runs").exists()  # a dry run makes nothing
+
+
 def test_an_unknown_profile_is_refused_by_name(checkout):
     result = dry_run(checkout, "--config", "profile=nosuch")
     assert result.returncode != 0
