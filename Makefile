@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PROFILE ?= quick
 # A machine without an NVIDIA GPU gets the CPU build of PyTorch pinned first; a GPU machine gets PyPI's CUDA build.
 TORCH_CPU ?= torch==2.13.0
-TORCH_GPU ?= torch>=2.2
+TORCH_GPU ?= torch>=2.4
 PORT ?= 8000
 # make book CORES=N: the same steps as the Snakemake workflow (workflow/Snakefile) on N cores, independent training
 # runs and chapters in parallel; SNAKEMAKE_FLAGS adds options (e.g. --dry-run, --profile workflow/profiles/slurm).
