@@ -4,7 +4,8 @@ The HF model treats a spectrum as a (1 x L) one-channel image with (1 x P) patch
 it gets SpecViT's weights (so both compute the same function, checked below) and a linear head on [CLS].
 Both train with the same batch, L1 loss and AdamW step; their steps are interleaved (round-robin, rotating
 order) and the median step time of each is reported, with the ratio ours / HF. "SpecViT, torch dropout" is the same
-SpecViT with PyTorch's CPU dropout and SDPA's dropout (``blocks.torch_dropout``): the step before the numpy masks. The achieved GFLOP/s of a
+SpecViT with PyTorch's CPU dropout and SDPA's dropout (``blocks.torch_dropout``): the step before the numpy masks.
+``--compile`` adds SpecViT under ``torch.compile`` (inductor; its compile time is printed, not timed). The achieved GFLOP/s of a
 step (FLOPs counted by ``torch.utils.flop_counter.FlopCounterMode``, checked against the analytic count) is
 compared with the fp32 matmul peak measured in the same run. ``--profile`` adds torch.profiler's top ops of
 one SpecViT training step. Needs ``pip install transformers`` (not a dependency of specvit_core).
@@ -170,6 +171,7 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument("--attn", nargs="+", default=["sdpa", "eager"], help="HF attn_implementation(s)")
     parser.add_argument("--profile", action="store_true", help="print the top ops of one SpecViT step")
+    parser.add_argument("--compile", action="store_true", help="also time SpecViT under torch.compile")
     parser.add_argument("--rows", type=int, default=15, help="profiler rows")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -192,10 +194,16 @@ def main(argv=None):
     for batch in args.batch:
         x, y = torch.randn(batch, ours.n_pixels), torch.randn(batch, 1)
         models = {"SpecViT": ours, before: copy.deepcopy(ours), **hfs}
+        if args.compile:
+            models["SpecViT, torch.compile"] = torch.compile(copy.deepcopy(ours))
         flops = {name: counted_flops(m, ours.n_pixels, batch) for name, m in models.items()}
         for m in models.values():
             m.train()
         steps = {name: make_train_step(m, x, y, torch_masks=name == before) for name, m in models.items()}
+        if args.compile:
+            start = time.perf_counter()
+            steps["SpecViT, torch.compile"]()
+            print(f"torch.compile: first step (compiling) {time.perf_counter() - start:.0f} s", flush=True)
         medians = interleaved_medians(steps, n=args.steps, warmup=args.warmup)
         for name, seconds in medians.items():
             gflops = flops[name] / seconds / 1e9
