@@ -25,13 +25,14 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # Execute every chapter with papermill at $(PROFILE), then render the book (no re-execution); with CORES=N, through
-# the Snakemake workflow (installed on first use: the package's [workflow] extra, Python >= 3.11).
+# the Snakemake workflow (installed on first use: the package's [workflow] extra, Python >= 3.11), with the venv first
+# on PATH: its steps call specvit and papermill.
 book: install
 ifeq ($(strip $(CORES)),)
 	$(VENV)/bin/specvit book --profile $(PROFILE)
 else
 	test -x $(VENV)/bin/snakemake || $(PY) -m pip install --quiet -e '.[workflow]'
-	$(VENV)/bin/snakemake --cores $(CORES) --config profile=$(PROFILE) $(SNAKEMAKE_FLAGS)
+	PATH="$(abspath $(VENV))/bin:$$PATH" snakemake --cores $(CORES) --config profile=$(PROFILE) $(SNAKEMAKE_FLAGS)
 endif
 
 # The template grid (synthesized once, cached), unit tests, every notebook under nbval at the smoke profile, then

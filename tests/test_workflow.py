@@ -3,6 +3,7 @@
 Every snakemake call is a dry run, in a temporary copy of what the workflow reads (workflow/, specvit_core/, the
 chapter notebooks, the book's sources) with SPECVIT_HOME pointing there, so nothing is made in the checkout.
 """
+import json
 import os
 import re
 import shutil
@@ -16,7 +17,7 @@ import pytest
 
 from specvit_core import benchmark, transfer
 from specvit_core.models import list_models
-from specvit_core.workflow import chapter_archs, notebook_parameter, source_files
+from specvit_core.workflow import chapter_archs, grid_file, notebook_parameter, source_files
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).with_name("snakemake")
@@ -227,20 +228,42 @@ def test_leaving_out_a_run_the_chapters_show_runs_the_chapters_in_book_order(che
 
 
 @needs_snakemake
+def make_book(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+    """`make book CORES=2 PROFILE=smoke ARGS` in a copy of the checkout, with a PATH that lacks the venv (as `make`
+    has it when the venv is not activated)."""
+    shutil.copy2(ROOT / "Makefile", workdir / "Makefile")
+    venv = Path(sys.executable).parent.parent
+    return subprocess.run(["make", "-o", f"{venv}/.installed", "book", f"VENV={venv}", "CORES=2", "PROFILE=smoke",
+                           *args], cwd=workdir, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          timeout=600, env={**os.environ, "SPECVIT_HOME": str(workdir), "PATH": "/usr/bin:/bin"})
+
+
 @needs_snakemake
 def test_make_book_with_cores_delegates_to_the_workflow(tmp_path, smoke_plan):
     """`make book CORES=2` runs the Snakemake workflow (here as a dry run): the same jobs as snakemake itself plans."""
     workdir = copy_checkout(tmp_path)
-    shutil.copy2(ROOT / "Makefile", workdir / "Makefile")
-    venv = Path(sys.executable).parent.parent
-    result = subprocess.run(["make", "-o", f"{venv}/.installed", "book", f"VENV={venv}", "CORES=2", "PROFILE=smoke",
-                             "SNAKEMAKE_FLAGS=--dry-run"], cwd=workdir, text=True, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, timeout=300, env={**os.environ, "SPECVIT_HOME": str(workdir)})
+    result = make_book(workdir, "SNAKEMAKE_FLAGS=--dry-run")
     assert result.returncode == 0, result.stdout
-    assert f"{venv}/bin/snakemake --cores 2 --config profile=smoke --dry-run" in result.stdout
+    assert "snakemake --cores 2 --config profile=smoke --dry-run" in result.stdout
     table = re.search(r"Job stats:\njob +count\n[- ]+\n(.*?)\ntotal +(\d+)", result.stdout, re.S)
     assert Counter({rule: int(n) for rule, n in re.findall(r"^(\w+) +(\d+)$", table[1], re.M)}) == smoke_plan[0]
     assert not (workdir / "data").exists() and not (workdir / "runs").exists()  # a dry run makes nothing
+
+
+@needs_snakemake
+def test_make_book_with_cores_runs_the_steps_with_the_venvs_commands(tmp_path):
+    """A real step through `make book CORES=2`: the dataset at smoke (`specvit simulate`), with the grid cached."""
+    grid = grid_file("smoke")
+    if not grid.exists():
+        pytest.skip(f"the template grid is not synthesized yet ({grid.name}: run `specvit grid`)")
+    workdir = copy_checkout(tmp_path)
+    (workdir / "data" / "cache").mkdir(parents=True)
+    shutil.copy(grid, workdir / "data" / "cache" / grid.name)  # newer than the modules copied before it
+    result = make_book(workdir, "SNAKEMAKE_FLAGS=--until simulate")
+    assert result.returncode == 0, result.stdout
+    manifest = json.loads((workdir / "data" / "smoke" / "manifest.json").read_text())
+    assert sum(entry["n"] for entry in manifest["files"].values()) == 384 + 128 + 256
+    assert not (workdir / "runs").exists()  # --until simulate: nothing trained
 
 
 def test_an_unknown_profile_is_refused_by_name(checkout):
