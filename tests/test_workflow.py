@@ -233,7 +233,7 @@ def make_book(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     has it when the venv is not activated)."""
     shutil.copy2(ROOT / "Makefile", workdir / "Makefile")
     venv = Path(sys.executable).parent.parent
-    return subprocess.run(["make", "-o", f"{venv}/.installed", "book", f"VENV={venv}", "CORES=2", "PROFILE=smoke",
+    return subprocess.run([shutil.which("make"), "-o", f"{venv}/.installed", "book", f"VENV={venv}", "CORES=2", "PROFILE=smoke",
                            *args], cwd=workdir, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           timeout=600, env={**os.environ, "SPECVIT_HOME": str(workdir), "PATH": "/usr/bin:/bin"})
 
