@@ -48,12 +48,18 @@ def _models(args: argparse.Namespace) -> int:
 
 def _grid(args: argparse.Namespace) -> int:
     from .spectra import load_grid
+    from .spectra.embedded import cache_file, covered_instruments, embedded_grid
+    from .spectra.synthesis import SynthesisSettings
 
-    grid = load_grid(args.source)
-    print(f"template grid from {grid.source}: " + ", ".join(
-        f"{a} {lo:g}..{hi:g} ({len(grid.axes[a])} nodes)" for a, (lo, hi) in grid.bounds.items()))
-    if "key" in grid.meta:
-        print(f"cached as data/cache/{grid.meta['key']}.h5")
+    if args.source == "embedded":  # one synthesis makes the grid of every instrument (MR, Gaia RVS)
+        grids = {name: embedded_grid(instrument=name) for name in covered_instruments(SynthesisSettings())}
+    else:
+        grids = {"mr": load_grid(args.source)}
+    for name, grid in grids.items():
+        cached = f"; cached as {cache_file(instrument=name)}" if grid.source == "embedded" else ""
+        print(f"{name} template grid from {grid.source}: " + ", ".join(
+            f"{a} {lo:g}..{hi:g} ({len(grid.axes[a])} nodes)" for a, (lo, hi) in grid.bounds.items())
+            + f"; {grid.wave.size} pixels{cached}")
     return 0
 
 
@@ -303,9 +309,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_verify_parser(sub, profiles)
 
-    grid = sub.add_parser("grid", help="synthesize (or reuse) the embedded template grid",
-                          description="Synthesize the embedded LTE template grid on the BOSZ axes once and cache it "
-                                      "in data/cache (about ten minutes on two cores), or read a BOSZ folder.")
+    grid = sub.add_parser("grid", help="synthesize (or reuse) the embedded template grids",
+                          description="Synthesize the LTE templates on the BOSZ axes once for the MR arm and the Gaia "
+                                      "RVS (chapter 7), cached in data/cache (~10 min on 2 cores), or read a BOSZ folder.")
     grid.add_argument("--source", default="embedded", help='"embedded" (default) or a folder of BOSZ files')
     grid.set_defaults(func=_grid)
 

@@ -33,8 +33,7 @@ from .config import LABEL_RANGES, data_dir, get_profile
 from .instrument import GAIA_RVS_N_PIXELS, lsf_matrix, lsf_sigma, resolving_power, vacuum_to_air
 from .metrics import DWARF_MIN_LOGG, GIANT_MAX_LOGG, STELLAR_TYPES
 from .preprocess import C_KM_S
-from .spectra.embedded import GAIA_RVS_SYNTHESIS, embedded_grid
-from .spectra.grid import load_grid
+from .spectra.embedded import cache_file, embedded_grid
 from .spectra.templates import TemplateGrid
 from .surveys import write_desi_coadd, write_gaia_rvs
 
@@ -91,10 +90,6 @@ POOL_SIZES = {  # spectra per target before the L.2 filter (which removes ~3% / 
     "quick": {"gaia_rvs": 1800, "desi": 2500},
     "cpu": {"gaia_rvs": 9300, "desi": 24_000},
     "paper": {"gaia_rvs": 9300, "desi": 60_000},  # ~7,000 / 1,000 / 1,000 and ~40,000 / 5,000 / 5,000 kept
-}
-SMOKE_AXES = {  # 125 BOSZ nodes around the label ranges: the smoke profile's Gaia-RVS-like grid in under a minute
-    "T_eff": np.array([3500.0, 4250.0, 5000.0, 5750.0, 6250.0]), "log_g": np.array([0.0, 1.5, 3.0, 4.5, 5.0]),
-    "M_H": np.array([-2.5, -1.5, -0.5, 0.5, 0.75]),
 }
 TARGET_FILE = "target.json"  # written last: the configuration of a finished target folder
 
@@ -155,31 +150,13 @@ def _spikes(rng: np.random.Generator, flux: np.ndarray, usable: np.ndarray, mean
     return counts
 
 
-def gaia_rvs_grid(profile: str, progress: bool = True) -> TemplateGrid:
-    """The templates on the Gaia RVS pixels (synthesized once per axes and cached, like the MR grid).
-
-    Parameters
-    ----------
-    profile : str
-        ``smoke`` uses :data:`SMOKE_AXES`, every other profile the BOSZ axes.
-    progress : bool
-
-    Returns
-    -------
-    TemplateGrid
-        On the 2,401 RVS pixels (their air wavelengths).
-    """
-    axes = SMOKE_AXES if get_profile(profile).name == "smoke" else None
-    return embedded_grid(GAIA_RVS_SYNTHESIS, axes=axes, progress=progress, instrument="gaia_rvs")
-
-
 def simulate_gaia_rvs(grid: TemplateGrid, n: int, survey: TargetSurvey = TARGETS["gaia_rvs"]) -> dict:
     """Gaia-RVS-like mean spectra: normalized to the continuum, rest frame, white noise, spikes.
 
     Parameters
     ----------
     grid : TemplateGrid
-        :func:`gaia_rvs_grid`.
+        ``embedded_grid(instrument="gaia_rvs")``.
     n : int
         Number of stars.
     survey : TargetSurvey
@@ -324,17 +301,21 @@ def ensure_target(name: str, profile: str, out_dir=None, progress: bool = True) 
     if name not in TARGETS:
         raise ValueError(f"Unknown simulated target {name!r}; valid: {', '.join(TARGETS)}")
     out = Path(out_dir) if out_dir is not None else target_dir(profile, name)
-    config = dict(asdict(TARGETS[name]), n=POOL_SIZES[get_profile(profile).name][name], profile=profile)
+    instrument = "gaia_rvs" if name == "gaia_rvs" else "mr"
+    config = dict(asdict(TARGETS[name]), n=POOL_SIZES[get_profile(profile).name][name], profile=profile,
+                  grid=cache_file(instrument=instrument).stem)  # a new synthesis makes new targets
+    config = json.loads(json.dumps(config))  # as target.json holds it (lists for tuples), to compare with it
     record = {"survey": name, "spectra": [str(out / ("spectra.fits" if name == "gaia_rvs" else "coadd.fits"))],
               "labels": str(out / "labels.csv"), "truth": str(out / "truth.csv"), "config": config}
     if (out / TARGET_FILE).is_file() and json.loads((out / TARGET_FILE).read_text())["config"] == config:
         return record
     out.mkdir(parents=True, exist_ok=True)
+    grid = embedded_grid(instrument=instrument, progress=progress)
     if name == "gaia_rvs":
-        sim = simulate_gaia_rvs(gaia_rvs_grid(profile, progress), config["n"])
+        sim = simulate_gaia_rvs(grid, config["n"])
         write_gaia_rvs(record["spectra"][0], sim["targetid"], sim["flux"], sim["flux_error"])
     else:
-        sim = simulate_desi(load_grid("embedded", progress=progress), config["n"])
+        sim = simulate_desi(grid, config["n"])
         write_desi_coadd(record["spectra"][0], sim["targetid"], sim["arms"], redshift=sim["redshift"])
     files.write_text(record["labels"], sim["labels"].to_csv(index=False))
     files.write_text(record["truth"], sim["truth"].to_csv(index=False))

@@ -165,3 +165,41 @@ def test_grid_cache_key_follows_the_code_not_its_documentation(tmp_path):
     (tmp_path / "c.py").write_text(base.replace("x + 1", "x + 2"))
     a, b, c = (code_without_docs(tmp_path / f"{n}.py") for n in "abc")
     assert a == b and a != c
+
+
+def test_one_synthesis_makes_the_grid_of_every_instrument(tmp_path, monkeypatch, synthesizer):
+    from specvit_core.instrument import GAIA_RVS_N_PIXELS, GAIA_RVS_R, gaia_rvs_wavelength, vacuum_to_air
+    from specvit_core.spectra import embedded
+
+    builds = []
+    build = embedded.build_embedded_grids
+    monkeypatch.setattr(embedded, "build_embedded_grids",
+                        lambda *a, **k: builds.append(k["instruments"]) or build(*a, **k))
+    axes = {a: np.unique([node[i] for node in NODES]) for i, a in enumerate(AXES)}
+    mr = embedded.embedded_grid(axes=axes, cache_dir=tmp_path, progress=False)
+    assert builds == [("mr", "gaia_rvs")]
+    assert {p.name for p in tmp_path.iterdir()} == {embedded.cache_file(axes=axes, instrument=name).name
+                                                     for name in ("mr", "gaia_rvs")}
+    rvs = embedded.embedded_grid(axes=axes, cache_dir=tmp_path, progress=False, instrument="gaia_rvs")
+    assert len(builds) == 1 and rvs.wave.size == GAIA_RVS_N_PIXELS  # read from the cache, not synthesized again
+    node = NODES[-1]
+    flux, continuum = synthesizer.spectrum(*node)
+    index = tuple(int(np.flatnonzero(axes[a] == v)[0]) for a, v in zip(AXES, node))
+    to_rvs = lsf_matrix(synthesizer.wave, vacuum_to_air(gaia_rvs_wavelength()), resolution=GAIA_RVS_R)
+    np.testing.assert_allclose(rvs.flux[index], to_rvs @ flux, rtol=1e-6)
+    np.testing.assert_allclose(rvs.continuum[index], to_rvs @ continuum, rtol=1e-6)
+    np.testing.assert_allclose(mr.flux[index], lsf_matrix(synthesizer.wave) @ flux, rtol=1e-6)
+
+
+def test_a_synthesis_window_that_misses_an_instrument_is_refused_for_it(tmp_path):
+    from specvit_core.spectra import embedded
+    from specvit_core.spectra.synthesis import SynthesisSettings
+
+    rvs_only = SynthesisSettings(wave_min=8150.0, wave_max=8730.0)
+    assert embedded.covered_instruments(SynthesisSettings()) == ("mr", "gaia_rvs")
+    assert embedded.covered_instruments(rvs_only) == ("gaia_rvs",)
+    with pytest.raises(ValueError, match="8150-8730 A does not cover the pixels of mr"):
+        embedded.embedded_grid(rvs_only, cache_dir=tmp_path, progress=False)
+    with pytest.raises(ValueError, match="Unknown instrument 'apogee'"):
+        embedded.embedded_grid(cache_dir=tmp_path, progress=False, instrument="apogee")
+    assert not list(tmp_path.iterdir())

@@ -204,3 +204,21 @@ def test_apogee_spectra_go_onto_the_h_band_grid_of_appendix_f(tmp_path):
     line = test.wave[np.argmin(test.flux[0])]
     assert line == pytest.approx(float(vacuum_to_air(15770.15)), abs=0.3)  # at its air wavelength
     assert test.params["targetid"].iloc[0].startswith("2M")
+
+
+def test_a_simulated_target_is_reused_until_its_template_grid_changes(tmp_path, monkeypatch):
+    record = targets.ensure_target("gaia_rvs", "smoke", out_dir=tmp_path, progress=False)
+    spectra = load_spectra("gaia_rvs", record["spectra"])
+    assert len(spectra) == targets.POOL_SIZES["smoke"]["gaia_rvs"]
+    assert spectra[0].flux.size == GAIA_RVS_N_PIXELS
+    assert record["config"]["grid"] == targets.cache_file(instrument="gaia_rvs").stem
+
+    def simulate(*args, **kwargs):
+        raise AssertionError("simulated again")
+
+    monkeypatch.setattr(targets, "simulate_gaia_rvs", simulate)
+    assert targets.ensure_target("gaia_rvs", "smoke", out_dir=tmp_path, progress=False) == record  # reused
+    # a change to the synthesis code names another cache file
+    monkeypatch.setattr(targets, "cache_file", lambda **kwargs: tmp_path / "embedded_0123456789ab.h5")
+    with pytest.raises(AssertionError, match="simulated again"):
+        targets.ensure_target("gaia_rvs", "smoke", out_dir=tmp_path, progress=False)

@@ -17,6 +17,7 @@ import pytest
 
 from specvit_core import benchmark, transfer
 from specvit_core.models import list_models
+from specvit_core.spectra.embedded import cache_file
 from specvit_core.workflow import chapter_archs, grid_file, notebook_parameter, source_files
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -253,12 +254,13 @@ def test_make_book_with_cores_delegates_to_the_workflow(tmp_path, smoke_plan):
 @needs_snakemake
 def test_make_book_with_cores_runs_the_steps_with_the_venvs_commands(tmp_path):
     """A real step through `make book CORES=2`: the dataset at smoke (`specvit simulate`), with the grid cached."""
-    grid = grid_file("smoke")
-    if not grid.exists():
-        pytest.skip(f"the template grid is not synthesized yet ({grid.name}: run `specvit grid`)")
+    grids = [grid_file("smoke"), cache_file(instrument="gaia_rvs")]  # the grid job's two outputs
+    if not all(grid.exists() for grid in grids):
+        pytest.skip("the template grids are not synthesized yet (run `specvit grid`)")
     workdir = copy_checkout(tmp_path)
     (workdir / "data" / "cache").mkdir(parents=True)
-    shutil.copy(grid, workdir / "data" / "cache" / grid.name)  # newer than the modules copied before it
+    for grid in grids:
+        shutil.copy(grid, workdir / "data" / "cache" / grid.name)  # newer than the modules copied before them
     result = make_book(workdir, "SNAKEMAKE_FLAGS=--until simulate")
     assert result.returncode == 0, result.stdout
     manifest = json.loads((workdir / "data" / "smoke" / "manifest.json").read_text())

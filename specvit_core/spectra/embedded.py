@@ -1,4 +1,5 @@
-"""The embedded template grid: every BOSZ node synthesized (:mod:`.synthesis`), convolved to the MR arm and cached.
+"""The embedded template grids: every BOSZ node synthesized once (:mod:`.synthesis`), convolved to the MR arm and the
+Gaia RVS, and cached.
 
 The cache file ``data/cache/embedded_<key>.h5`` is keyed on the synthesis settings, the axes and a fingerprint of
 the synthesis code and its packaged data, so that a change to the physics rebuilds the grid and nothing else does.
@@ -19,7 +20,7 @@ from ..files import code_digest
 from ..instrument import GAIA_RVS_R, gaia_rvs_wavelength, lsf_matrix, mr_wavelength, vacuum_to_air
 from .atmosphere import DATA_FILE as ATMOSPHERE_DATA_FILE
 from .atomic import LINE_LIST_PATH, PARTITION_FUNCTION_PATH
-from .synthesis import SynthesisSettings, Synthesizer
+from .synthesis import SynthesisSettings, Synthesizer, high_resolution_wavelength
 from .templates import AXES, BOSZ_AXES, GRID_FORMAT_VERSION, TemplateGrid
 
 SYNTHESIS_MODULES = ("atmosphere", "atomic", "opacity", "synthesis")  # the code of the fingerprint, in its order
@@ -28,11 +29,6 @@ INSTRUMENTS = {
     "mr": (mr_wavelength, None),
     "gaia_rvs": (lambda: vacuum_to_air(gaia_rvs_wavelength()), GAIA_RVS_R),
 }
-# The Gaia RVS window (8458-8698 A in air) with the synthesis starting below the Paschen edge (8204 A): the
-# synthesis interpolates its continuum on both sides of the edge
-GAIA_RVS_SYNTHESIS = SynthesisSettings(wave_min=8150.0, wave_max=8730.0)
-
-
 def synthesis_fingerprint() -> str:
     """SHA-256 of the synthesis code (docstrings and comments aside) and its packaged data.
 
@@ -67,45 +63,75 @@ def _instrument(name: str) -> tuple:
 
 
 @functools.cache
-def _synthesizer_and_lsf(settings: SynthesisSettings, instrument: str) -> tuple[Synthesizer, object]:
-    """One synthesizer and line-spread matrix of the instrument per worker process."""
+def _synthesizer_and_lsfs(settings: SynthesisSettings, instruments: tuple) -> tuple[Synthesizer, dict]:
+    """One synthesizer and the line-spread matrix of each instrument, per worker process."""
     synthesizer = Synthesizer(settings)
-    wave, resolution = _instrument(instrument)
-    return synthesizer, lsf_matrix(synthesizer.wave, wave, resolution=resolution)
+    matrices = {}
+    for name in instruments:
+        wave, resolution = _instrument(name)
+        matrices[name] = lsf_matrix(synthesizer.wave, wave, resolution=resolution)
+    return synthesizer, matrices
 
 
-def _embedded_row(settings: SynthesisSettings, teff: float, logg: float, mh_nodes, instrument: str) -> np.ndarray:
-    """Flux and continuum (n_M, 2, n_pix) of the nodes at one (T_eff, log g), convolved to the instrument."""
-    synthesizer, matrix = _synthesizer_and_lsf(settings, instrument)
-    return np.asarray([[matrix @ a for a in synthesizer.spectrum(teff, logg, mh)] for mh in mh_nodes],
-                      dtype=np.float32)
+def _embedded_row(settings: SynthesisSettings, teff: float, logg: float, mh_nodes, instruments: tuple) -> dict:
+    """Instrument -> flux and continuum (n_M, 2, n_pix) of the nodes at one (T_eff, log g), each spectrum
+    synthesized once and convolved to every instrument."""
+    synthesizer, matrices = _synthesizer_and_lsfs(settings, instruments)
+    spectra = [synthesizer.spectrum(teff, logg, mh) for mh in mh_nodes]
+    return {name: np.asarray([[matrix @ a for a in spectrum] for spectrum in spectra], dtype=np.float32)
+            for name, matrix in matrices.items()}
 
 
-def build_embedded_grid(settings: SynthesisSettings = SynthesisSettings(), axes: dict | None = None,
-                        progress: bool = True, workers: int | None = None, instrument: str = "mr") -> TemplateGrid:
-    """Synthesize every grid node (:class:`~.synthesis.Synthesizer`) and convolve it to the MR arm (or another
-    spectrograph of ``INSTRUMENTS``).
-
-    The processes (one per core) take one (T_eff, log g) row of [M/H] nodes at a time; about 0.5-1 s per node on
-    one core.
+def covered_instruments(settings: SynthesisSettings) -> tuple[str, ...]:
+    """The instruments of ``INSTRUMENTS`` whose pixels the synthesis window covers (with room for their LSF).
 
     Parameters
     ----------
     settings : SynthesisSettings
-        Synthesis settings (resolution, line-strength cut, ...).
+
+    Returns
+    -------
+    tuple of str
+        In the order of ``INSTRUMENTS``; the default settings cover all of them.
+    """
+    wave = high_resolution_wavelength(settings)
+    covered = []
+    for name in INSTRUMENTS:
+        pixels, resolution = _instrument(name)
+        try:
+            lsf_matrix(wave, pixels, resolution=resolution)  # the one place that knows what covering means
+        except ValueError:
+            continue
+        covered.append(name)
+    return tuple(covered)
+
+
+def build_embedded_grids(settings: SynthesisSettings = SynthesisSettings(), axes: dict | None = None,
+                         progress: bool = True, workers: int | None = None,
+                         instruments: tuple = ("mr",)) -> dict[str, TemplateGrid]:
+    """Synthesize every grid node (:class:`~.synthesis.Synthesizer`) once and convolve it to each instrument of
+    ``instruments`` (the PFS MR arm, the Gaia RVS, ...).
+
+    The synthesis is the cost (about 0.5-1 s per node on one core); each further instrument adds one sparse
+    matrix product per node. The processes (one per core) take one (T_eff, log g) row of [M/H] nodes at a time.
+
+    Parameters
+    ----------
+    settings : SynthesisSettings
+        Synthesis settings (resolution, wavelength window, line-strength cut, ...).
     axes : dict, optional
         Node values per axis of ``AXES`` (default ``BOSZ_AXES``).
     progress : bool
         Show a progress bar.
     workers : int, optional
         Number of processes (default: one per core, at most one per row).
-    instrument : str
-        A key of ``INSTRUMENTS``: ``"mr"`` (the PFS MR arm) or ``"gaia_rvs"`` (R = 11,500, 2,401 pixels).
+    instruments : tuple of str
+        Keys of ``INSTRUMENTS``: ``"mr"`` (the PFS MR arm) and/or ``"gaia_rvs"`` (R = 11,500, 2,401 pixels).
 
     Returns
     -------
-    TemplateGrid
-        On the instrument's pixels (air wavelengths), with ``meta`` holding the synthesis settings, the
+    dict of str to TemplateGrid
+        Instrument -> grid on its pixels (air wavelengths), with ``meta`` holding the synthesis settings, the
         instrument and :func:`synthesis_fingerprint`.
 
     Raises
@@ -115,25 +141,33 @@ def build_embedded_grid(settings: SynthesisSettings = SynthesisSettings(), axes:
     """
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
+    instruments = tuple(instruments)
     axes = {a: np.asarray(v, dtype=float) for a, v in (axes or BOSZ_AXES).items()}
-    wave, _ = _instrument(instrument)
-    shape = tuple(len(axes[a]) for a in AXES) + (len(wave),)
-    flux = np.empty(shape, dtype=np.float32)
-    continuum = np.empty(shape, dtype=np.float32)
-    rows = [(i, j) for i in range(shape[0]) for j in range(shape[1])]
+    waves = {name: _instrument(name)[0] for name in instruments}
+    nodes = tuple(len(axes[a]) for a in AXES)
+    flux = {name: np.empty(nodes + (len(wave),), dtype=np.float32) for name, wave in waves.items()}
+    continuum = {name: np.empty_like(array) for name, array in flux.items()}
+    uncovered = [name for name in instruments if name not in covered_instruments(settings)]
+    if uncovered:
+        raise ValueError(f"The synthesis window {settings.wave_min:g}-{settings.wave_max:g} A does not cover the "
+                         f"pixels of {', '.join(uncovered)} (with 5 LSF widths to spare)")
+    rows = [(i, j) for i in range(nodes[0]) for j in range(nodes[1])]
     workers = workers or min(os.cpu_count() or 1, len(rows))
-    with tqdm(total=int(np.prod(shape[:3])), desc=f"embedded template grid ({instrument})", unit="node", disable=not progress) as bar:
+    with tqdm(total=int(np.prod(nodes)), desc=f"embedded template grid ({', '.join(instruments)})", unit="node",
+              disable=not progress) as bar:
         with ProcessPoolExecutor(max_workers=workers) as pool:
             futures = {pool.submit(_embedded_row, settings, axes["T_eff"][i], axes["log_g"][j], axes["M_H"],
-                                   instrument): (i, j) for i, j in rows}
+                                   instruments): (i, j) for i, j in rows}
             for future in as_completed(futures):
                 i, j = futures[future]
-                row = future.result()
-                flux[i, j], continuum[i, j] = row[:, 0], row[:, 1]
-                bar.update(shape[2])
-    return TemplateGrid(axes=axes, wave=wave, flux=flux, continuum=continuum, source="embedded",
-                        meta={"synthesis": settings.to_dict(), "fingerprint": synthesis_fingerprint(),
-                              **({"instrument": instrument} if instrument != "mr" else {})})
+                for name, row in future.result().items():
+                    flux[name][i, j], continuum[name][i, j] = row[:, 0], row[:, 1]
+                bar.update(nodes[2])
+    return {name: TemplateGrid(axes=axes, wave=waves[name], flux=flux[name], continuum=continuum[name],
+                               source="embedded",
+                               meta={"synthesis": settings.to_dict(), "fingerprint": synthesis_fingerprint(),
+                                     **({"instrument": name} if name != "mr" else {})})
+            for name in instruments}
 
 
 def cache_file(settings: SynthesisSettings = SynthesisSettings(), axes: dict | None = None, instrument: str = "mr",
@@ -157,26 +191,40 @@ def cache_file(settings: SynthesisSettings = SynthesisSettings(), axes: dict | N
 
 def embedded_grid(settings: SynthesisSettings = SynthesisSettings(), axes: dict | None = None,
                   cache_dir: Path | None = None, progress: bool = True, instrument: str = "mr") -> TemplateGrid:
-    """The embedded template grid, synthesized once and cached as HDF5 under ``cache_dir``.
+    """The embedded template grid of an instrument, synthesized once and cached as HDF5 under ``cache_dir``.
+
+    A missing grid is built together with the missing grids of every other instrument the synthesis window covers
+    (:func:`covered_instruments`): one synthesis serves them all, so ``specvit grid`` also caches the Gaia RVS grid
+    of chapter 7.
 
     Parameters
     ----------
     settings, axes, progress, instrument
-        As :func:`build_embedded_grid`.
+        As :func:`build_embedded_grids` (``instrument``: one of its ``instruments``).
     cache_dir : Path, optional
-        Folder of the cache file ``embedded_<key>.h5`` (default ``config.cache_dir()``, i.e. ``data/cache``).
+        Folder of the cache files ``embedded_<key>.h5`` (default ``config.cache_dir()``, i.e. ``data/cache``).
 
     Returns
     -------
     TemplateGrid
-        The grid, read from the cache or built with :func:`build_embedded_grid`; ``meta["key"]`` names the cache
+        The grid, read from the cache or built with :func:`build_embedded_grids`; ``meta["key"]`` names the cache
         file when built.
+
+    Raises
+    ------
+    ValueError
+        An unknown instrument, or one whose pixels the synthesis window does not cover.
     """
     axes = axes or BOSZ_AXES
     path = cache_file(settings, axes, instrument, cache_dir)
     if path.exists():
         return TemplateGrid.load(path)
-    grid = build_embedded_grid(settings, axes, progress=progress, instrument=instrument)
-    grid.meta["key"] = path.stem
-    grid.save(path)
-    return grid
+    _instrument(instrument)
+    missing = [name for name in covered_instruments(settings)
+               if name != instrument and not cache_file(settings, axes, name, cache_dir).exists()]
+    grids = build_embedded_grids(settings, axes, progress=progress, instruments=(instrument, *missing))
+    for name, grid in grids.items():
+        target = cache_file(settings, axes, name, cache_dir)
+        grid.meta["key"] = target.stem
+        grid.save(target)
+    return grids[instrument]
