@@ -193,9 +193,9 @@ def _add_transfer_parsers(sub) -> None:
     pred = sub.add_parser(
         "predict", help="predict log g of survey spectra with a trained run",
         description="Apply a run's best checkpoint to a dataset folder (every split; e.g. from specvit preprocess) "
-        "or to survey files preprocessed on the fly, and write a CSV: targetid, log_g_pred, log_g_pred_sigma (a run "
-        "trained with --loss gaussian_nll) and the labels when known; a run trained on several --labels writes "
-        "<label>_pred (and <label>_pred_sigma) for each.")
+        "or to survey files preprocessed on the fly, and write a CSV: targetid, <label>_pred for each label of the "
+        "run (log_g_pred by default), <label>_pred_sigma (a run trained with --loss gaussian_nll) and the labels "
+        "when known.")
     pred.add_argument("--run", type=Path, required=True, help="a run folder with best.pt (e.g. runs/quick/specvit)")
     pred.add_argument("--data", type=Path, help="a dataset folder")
     _add_survey_options(pred, required=False)

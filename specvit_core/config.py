@@ -66,7 +66,7 @@ PROFILES: dict[str, Profile] = {
         Profile("smoke", 384, 128, 256, 2, "smoke", 2, 64, 2, 1.0, 0.0,
                 "tests and nbval in CI: hundreds of spectra, tiny models, seconds per notebook"),
         Profile("quick", 6000, 500, 2000, 2, "quick", 12, 32, 4, 1.0, 0.0,
-                "a newcomer on a laptop (make book): small models of the paper's topology, half an hour for the book"),
+                "a newcomer on a laptop (make book): small models of the paper's topology, ~40 min for the book on 2 cores"),
         Profile("cpu", 50_000, 1000, 10_000, 5, "cpu", 40, 128, 8, 1.0, 0.0,
                 "a many-core workstation or a small GPU: tens of thousands of spectra, ~1M-parameter models"),
         Profile("paper", 200_000, 1000, 10_000, 5, "paper", 200, 256, 20, 1.0, 0.0,

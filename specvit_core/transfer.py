@@ -642,10 +642,10 @@ def prediction_columns(run_dir, pred: np.ndarray, sigma: np.ndarray | None) -> d
     Returns
     -------
     dict of str -> ndarray (N,)
-        ``log_g_pred`` (and ``log_g_pred_sigma``) for a single-label run, whatever its label, as always; for a
-        joint-label run ``<label>_pred`` (and ``<label>_pred_sigma``) for each label, in the run's order.
+        ``<label>_pred`` (and ``<label>_pred_sigma``) for each label of the run, in its order: ``log_g_pred`` for a
+        log g run, ``T_eff_pred`` for a T_eff run, the three columns for a joint-label run.
     """
-    names = ("log_g",) if pred.ndim == 1 else TrainConfig(**load_checkpoint(Path(run_dir) / BEST)["config"]).labels
+    names = TrainConfig(**load_checkpoint(Path(run_dir) / BEST)["config"]).labels
     pred = pred.reshape(len(pred), -1)
     sigma = None if sigma is None else sigma.reshape(len(sigma), -1)
     columns = {}
@@ -672,10 +672,9 @@ def predict_dataset(run_dir, dataset_dir, splits=SPLITS, device: str = "auto") -
     Returns
     -------
     pandas.DataFrame
-        One row per spectrum: ``split``, ``targetid`` (the row number when the dataset has none), ``log_g_pred``
-        (the run's label), ``log_g_pred_sigma`` (its predicted sigma, for a run with the Gaussian NLL head) and the
-        label columns the dataset has; a joint-label run gives ``<label>_pred`` (and ``<label>_pred_sigma``) for
-        each of its labels (:func:`prediction_columns`).
+        One row per spectrum: ``split``, ``targetid`` (the row number when the dataset has none), ``<label>_pred``
+        for each label of the run (``log_g_pred`` for a log g run), ``<label>_pred_sigma`` (its predicted sigma,
+        for a run with the Gaussian NLL head) and the label columns the dataset has (:func:`prediction_columns`).
     """
     frames = []
     for split in splits:
@@ -720,9 +719,9 @@ def predict_files(run_dir, survey: str, spectra_paths, labels_path=None, labels_
     Returns
     -------
     pandas.DataFrame
-        ``targetid``, ``log_g_pred``, ``log_g_pred_sigma`` (a run with the Gaussian NLL head), ``snr``,
-        ``coverage``, and the labels when known; a joint-label run gives ``<label>_pred`` (and
-        ``<label>_pred_sigma``) for each of its labels (:func:`prediction_columns`).
+        ``targetid``, ``<label>_pred`` for each label of the run (``log_g_pred`` for a log g run),
+        ``<label>_pred_sigma`` (a run with the Gaussian NLL head), ``snr``, ``coverage``, and the labels when known
+        (:func:`prediction_columns`).
     """
     kept, table, counts = load_matched(survey, spectra_paths, labels_path, labels_survey, **loader_options)
     if not kept:

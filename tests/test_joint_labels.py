@@ -146,6 +146,14 @@ def test_predicting_with_a_joint_run(joint_run, tiny_dataset):
     assert mc.draws.shape == (2, 64)
 
 
+def test_a_single_label_run_names_its_prediction_column_after_its_label(tiny_dataset, tmp_path):
+    run_dir = tmp_path / "teff"
+    train(TrainConfig(**SMALL, epochs=1, label="T_eff"), tiny_dataset, run_dir)
+    table = predict_dataset(run_dir, tiny_dataset, splits=("val",))
+    assert list(table.columns[:3]) == ["split", "targetid", "T_eff_pred"] and "log_g_pred" not in table
+    assert table["T_eff_pred"].between(2000.0, 8000.0).all()  # kelvin, not dex
+
+
 def test_a_joint_run_with_the_nll_head_writes_each_label_sigma(tiny_dataset, tmp_path):
     metrics = train(TrainConfig(**SMALL, epochs=1, loss="gaussian_nll", label=("T_eff", "log_g")), tiny_dataset,
                     tmp_path / "nll")
