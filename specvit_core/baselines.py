@@ -24,7 +24,7 @@ from sklearn.linear_model import Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from . import runs
+from . import files, runs
 from .config import data_dir, get_profile, runs_dir
 from .data import (FIXED_NOISE_SEED, fixed_noisy, flux_is_observed, lock_test_split, noisy_rows, read_manifest,
                    read_split)
@@ -280,20 +280,21 @@ def run_baselines(profile: str, baselines=BASELINES, *, dataset_dir=None, runs_r
 
 def _configs(profile: str, dataset_dir: Path, manifest: dict, manifest_sha256: str | None, label: str,
              n_augment: int, seed: int, max_train: int | None) -> dict:
-    """The ``config.json`` of every baseline's run (what the cache compares: a regenerated dataset is refitted)."""
+    """The ``config.json`` of every baseline's run, as the file holds it (what the cache compares: a regenerated
+    dataset is refitted)."""
     base = dict(profile=profile, dataset_dir=str(dataset_dir), manifest_sha256=manifest_sha256, label=label)
     learned = dict(n_augment=n_augment, seed=seed, val_noise_seed=FIXED_NOISE_SEED,
                    **({"noise_alpha": 0.0} if flux_is_observed(dataset_dir) else {}))  # survey spectra: noise in them
     if max_train is not None:
         learned["max_train"] = int(max_train)
-    return {
+    return files.as_json({
         "ridge": dict(arch="ridge", family=FAMILY["ridge"], **base, **learned, alphas=RIDGE_ALPHAS.tolist()),
         "lightgbm": dict(arch="lightgbm", family=FAMILY["lightgbm"], **base, **learned, **LIGHTGBM_PARAMS, n_estimators=LIGHTGBM_TREES[profile],
                          early_stopping=EARLY_STOPPING_ROUNDS),
         "template": dict(arch="template", family=FAMILY["template"], **base, grid=manifest.get("config", {}).get("grid", "embedded"),
                          bounds=label_bounds(dataset_dir), coarse_step=2, n_starts=5, radius=2,
                          test_noise_seed=FIXED_NOISE_SEED),
-    }
+    })
 
 
 def _run_learned(config: dict, train, val, x_test, n_jobs: int) -> tuple[dict, pd.DataFrame, dict]:

@@ -111,6 +111,22 @@ def write_json(path, payload) -> None:
     write_text(path, json.dumps(payload, indent=2))
 
 
+def as_json(payload):
+    """``payload`` as :func:`write_json` stores it and ``json`` reads it back (tuples become lists), so that a
+    configuration compares equal to the one a file holds.
+
+    Parameters
+    ----------
+    payload : object
+        JSON-serializable data.
+
+    Returns
+    -------
+    object
+    """
+    return json.loads(json.dumps(payload))
+
+
 def code_without_docs(path) -> str:
     """The syntax tree of a Python module without its docstrings (comments are not part of it), as text.
 

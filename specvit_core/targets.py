@@ -304,7 +304,7 @@ def ensure_target(name: str, profile: str, out_dir=None, progress: bool = True) 
     instrument = "gaia_rvs" if name == "gaia_rvs" else "mr"
     config = dict(asdict(TARGETS[name]), n=POOL_SIZES[get_profile(profile).name][name], profile=profile,
                   grid=cache_file(instrument=instrument).stem)  # a new synthesis makes new targets
-    config = json.loads(json.dumps(config))  # as target.json holds it (lists for tuples), to compare with it
+    config = files.as_json(config)  # as target.json holds it, to compare with it
     record = {"survey": name, "spectra": [str(out / ("spectra.fits" if name == "gaia_rvs" else "coadd.fits"))],
               "labels": str(out / "labels.csv"), "truth": str(out / "truth.csv"), "config": config}
     if (out / TARGET_FILE).is_file() and json.loads((out / TARGET_FILE).read_text())["config"] == config:

@@ -103,6 +103,11 @@ def test_template_run_scores_all_three_labels_and_checks_the_grid(grid, small_si
     pred = pd.read_csv(tmp_path / "runs" / "template" / "test_predictions.csv")
     assert {"pred", "pred_T_eff", "pred_M_H", "chi2", "success"} <= set(pred.columns)
     assert table.loc["template", "r2"] == metrics["r2"]
+    path = tmp_path / "runs" / "template" / "metrics.json"
+    os.utime(path, (0, 0))
+    again = run_baselines("smoke", ("template",), dataset_dir=data, runs_root=tmp_path / "runs", grid=grid,
+                          progress=False)
+    assert path.stat().st_mtime == 0 and again.loc["template", "r2"] == metrics["r2"]  # reused, not fitted again
     other = TemplateGrid(grid.axes, grid.wave, grid.flux, grid.continuum, meta={**grid.meta, "fingerprint": "other"})
     with pytest.raises(ValueError, match="was simulated with another template grid"):
         run_baselines("smoke", ("template",), dataset_dir=data, runs_root=tmp_path / "runs2", grid=other,
