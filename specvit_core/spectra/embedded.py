@@ -29,6 +29,8 @@ INSTRUMENTS = {
     "mr": (mr_wavelength, None),
     "gaia_rvs": (lambda: vacuum_to_air(gaia_rvs_wavelength()), GAIA_RVS_R),
 }
+
+
 def synthesis_fingerprint() -> str:
     """SHA-256 of the synthesis code (docstrings and comments aside) and its packaged data.
 
@@ -144,13 +146,13 @@ def build_embedded_grids(settings: SynthesisSettings = SynthesisSettings(), axes
     instruments = tuple(instruments)
     axes = {a: np.asarray(v, dtype=float) for a, v in (axes or BOSZ_AXES).items()}
     waves = {name: _instrument(name)[0] for name in instruments}
-    nodes = tuple(len(axes[a]) for a in AXES)
-    flux = {name: np.empty(nodes + (len(wave),), dtype=np.float32) for name, wave in waves.items()}
-    continuum = {name: np.empty_like(array) for name, array in flux.items()}
     uncovered = [name for name in instruments if name not in covered_instruments(settings)]
     if uncovered:
         raise ValueError(f"The synthesis window {settings.wave_min:g}-{settings.wave_max:g} A does not cover the "
                          f"pixels of {', '.join(uncovered)} (with 5 LSF widths to spare)")
+    nodes = tuple(len(axes[a]) for a in AXES)
+    flux = {name: np.empty(nodes + (len(wave),), dtype=np.float32) for name, wave in waves.items()}
+    continuum = {name: np.empty_like(array) for name, array in flux.items()}
     rows = [(i, j) for i in range(nodes[0]) for j in range(nodes[1])]
     workers = workers or min(os.cpu_count() or 1, len(rows))
     with tqdm(total=int(np.prod(nodes)), desc=f"embedded template grid ({', '.join(instruments)})", unit="node",
