@@ -627,13 +627,27 @@ def two_sided_rule_damage(survey: str, spectra_paths, labels_path=None, labels_s
 
 # ------------------------------------------------------------------------------------------------ predict
 
-def prediction_columns(run_dir, pred: np.ndarray, sigma: np.ndarray | None) -> dict:
-    """The prediction columns of a run's output (:func:`specvit_core.train.predict_spectra`) by name.
+def run_labels(run_dir) -> tuple[str, ...]:
+    """The labels a run predicts, in its order, as its ``best.pt`` records them.
 
     Parameters
     ----------
     run_dir : str or Path
-        The run that predicted (its ``best.pt`` names the labels of a joint-label run).
+
+    Returns
+    -------
+    tuple of str
+    """
+    return TrainConfig(**load_checkpoint(Path(run_dir) / BEST)["config"]).labels
+
+
+def prediction_columns(labels, pred: np.ndarray, sigma: np.ndarray | None) -> dict:
+    """The prediction columns of a run's output (:func:`specvit_core.train.predict_spectra`) by name.
+
+    Parameters
+    ----------
+    labels : sequence of str
+        The run's labels (:func:`run_labels`).
     pred : ndarray, shape (N,) or (N, k)
         Its predictions: one label, or the k labels of a joint-label run.
     sigma : ndarray of the same shape, or None
@@ -645,11 +659,10 @@ def prediction_columns(run_dir, pred: np.ndarray, sigma: np.ndarray | None) -> d
         ``<label>_pred`` (and ``<label>_pred_sigma``) for each label of the run, in its order: ``log_g_pred`` for a
         log g run, ``T_eff_pred`` for a T_eff run, the three columns for a joint-label run.
     """
-    names = TrainConfig(**load_checkpoint(Path(run_dir) / BEST)["config"]).labels
     pred = pred.reshape(len(pred), -1)
     sigma = None if sigma is None else sigma.reshape(len(sigma), -1)
     columns = {}
-    for j, name in enumerate(names):
+    for j, name in enumerate(labels):
         columns[f"{name}_pred"] = pred[:, j]
         if sigma is not None:  # a run with the Gaussian NLL head
             columns[f"{name}_pred_sigma"] = sigma[:, j]
@@ -676,7 +689,7 @@ def predict_dataset(run_dir, dataset_dir, splits=SPLITS, device: str = "auto") -
         for each label of the run (``log_g_pred`` for a log g run), ``<label>_pred_sigma`` (its predicted sigma,
         for a run with the Gaussian NLL head) and the label columns the dataset has (:func:`prediction_columns`).
     """
-    frames = []
+    frames, labels = [], run_labels(run_dir)
     for split in splits:
         try:
             split_files(dataset_dir, split)
@@ -688,7 +701,7 @@ def predict_dataset(run_dir, dataset_dir, splits=SPLITS, device: str = "auto") -
         if "targetid" not in frame:
             frame.insert(1, "targetid", np.arange(len(frame)))
         pred, sigma = predict_spectra(run_dir, data.flux, device, with_sigma=True)
-        for position, (name, values) in enumerate(prediction_columns(run_dir, pred, sigma).items(), start=2):
+        for position, (name, values) in enumerate(prediction_columns(labels, pred, sigma).items(), start=2):
             frame.insert(position, name, values)
         frames.append(frame)
     if not frames:
@@ -729,7 +742,7 @@ def predict_files(run_dir, survey: str, spectra_paths, labels_path=None, labels_
     processed = preprocess_all(kept, survey, progress)
     out = table.copy()
     pred, sigma = predict_spectra(run_dir, np.stack([p.flux for p in processed]), device, with_sigma=True)
-    for position, (name, values) in enumerate(prediction_columns(run_dir, pred, sigma).items(), start=1):
+    for position, (name, values) in enumerate(prediction_columns(run_labels(run_dir), pred, sigma).items(), start=1):
         out.insert(position, name, values)
     out["snr"] = [p.snr for p in processed]
     out["coverage"] = [p.coverage for p in processed]

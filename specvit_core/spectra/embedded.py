@@ -146,7 +146,8 @@ def build_embedded_grids(settings: SynthesisSettings = SynthesisSettings(), axes
     instruments = tuple(instruments)
     axes = {a: np.asarray(v, dtype=float) for a, v in (axes or BOSZ_AXES).items()}
     waves = {name: _instrument(name)[0] for name in instruments}
-    uncovered = [name for name in instruments if name not in covered_instruments(settings)]
+    covered = covered_instruments(settings)
+    uncovered = [name for name in instruments if name not in covered]
     if uncovered:
         raise ValueError(f"The synthesis window {settings.wave_min:g}-{settings.wave_max:g} A does not cover the "
                          f"pixels of {', '.join(uncovered)} (with 5 LSF widths to spare)")
